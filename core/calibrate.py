@@ -1,0 +1,131 @@
+"""Calibrating the identity threshold from labelled photos instead of only trusting library defaults.
+
+Given ``LABELLED_DIR/<person>/<photo>``, embed one face per photo, then compare every pair: same person =
+genuine, different people = impostor. FAR(t) is the share of impostor pairs at distance <= t (a stranger accepted),
+FRR(t) the share of genuine pairs above t (a worker rejected). The chosen threshold is the largest one whose FAR
+is at most ``target_far`` (so strangers stay "unknown"), which also minimises FRR under that constraint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.embedders import distance
+from core.errors import FaceDashError, ImageError
+from core.images import IMAGE_SUFFIXES, load_image
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Embedded:
+    labels: list[str]
+    paths: list[str]
+    vectors: np.ndarray
+    skipped: list[tuple[str, str]]
+
+
+def embed_labelled_folder(folder: Path, engine, progress=None, pattern: str = "*") -> Embedded:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FaceDashError(f"{folder}: labelled folder not found (expected <folder>/<person>/<photos>)")
+    files = sorted(
+        f for person in folder.iterdir() if person.is_dir() for f in person.glob(pattern) if f.suffix.lower() in IMAGE_SUFFIXES
+    )
+    if not files:
+        raise FaceDashError(f"{folder}: no photos found in per-person sub-folders")
+    labels, paths, crops, skipped = [], [], [], []
+    for n, path in enumerate(files):
+        try:
+            faces = engine.detect(load_image(path))
+        except ImageError as exc:
+            skipped.append((str(path), str(exc)))
+            continue
+        if not faces:
+            skipped.append((str(path), "no face found"))
+        else:
+            labels.append(path.parent.name)
+            paths.append(str(path))
+            crops.append(faces[0].crop)  # largest face
+        if progress:
+            progress(n + 1, len(files))
+    vectors = engine.embedder.embed(crops) if crops else np.zeros((0, engine.embedder.dim), np.float32)
+    return Embedded(labels, paths, vectors, skipped)
+
+
+def pair_distances(vectors: np.ndarray, labels: list[str], metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Genuine and impostor distances over all unordered pairs."""
+    d = distance(vectors, vectors, metric)
+    labels_arr = np.asarray(labels)
+    same = labels_arr[:, None] == labels_arr[None, :]
+    upper = np.triu(np.ones_like(same, dtype=bool), k=1)
+    return d[same & upper], d[~same & upper]
+
+
+def far_frr(genuine: np.ndarray, impostor: np.ndarray, thresholds: np.ndarray) -> list[dict]:
+    rows = []
+    for t in thresholds:
+        far = float((impostor <= t).mean()) if impostor.size else 0.0
+        frr = float((genuine > t).mean()) if genuine.size else 0.0
+        rows.append({"threshold": float(t), "far": far, "frr": frr})
+    return rows
+
+
+def choose_threshold(genuine: np.ndarray, impostor: np.ndarray, target_far: float = 0.01) -> dict:
+    """Largest threshold with FAR <= target_far; also reports the equal-error rate point."""
+    if genuine.size == 0 or impostor.size == 0:
+        raise FaceDashError("calibration needs at least two people with at least two usable photos each")
+    candidates = np.unique(np.concatenate([genuine, impostor, [0.0]]))
+    table = far_frr(genuine, impostor, candidates)
+    allowed = [r for r in table if r["far"] <= target_far]
+    best = max(allowed, key=lambda r: r["threshold"])
+    # place the threshold half-way to the next impostor distance so it does not sit exactly on a sample
+    above = impostor[impostor > best["threshold"]]
+    threshold = (best["threshold"] + above.min()) / 2 if above.size else best["threshold"]
+    eer_row = min(table, key=lambda r: abs(r["far"] - r["frr"]))
+    final = far_frr(genuine, impostor, np.array([threshold]))[0]
+    return {
+        "threshold": float(threshold),
+        "target_far": target_far,
+        "far": final["far"],
+        "frr": final["frr"],
+        "eer": (eer_row["far"] + eer_row["frr"]) / 2,
+        "eer_threshold": eer_row["threshold"],
+        "genuine_pairs": int(genuine.size),
+        "impostor_pairs": int(impostor.size),
+    }
+
+
+def roc_auc(genuine: np.ndarray, impostor: np.ndarray) -> float:
+    """Probability that a random genuine pair is closer than a random impostor pair (ties count half)."""
+    from sklearn.metrics import roc_auc_score
+
+    y = np.concatenate([np.ones(genuine.size), np.zeros(impostor.size)])
+    scores = -np.concatenate([genuine, impostor])
+    return float(roc_auc_score(y, scores))
+
+
+def calibrate(folder: Path, engine, target_far: float = 0.01, progress=None) -> dict:
+    embedded = embed_labelled_folder(folder, engine, progress)
+    metric = engine.settings.distance_metric
+    genuine, impostor = pair_distances(embedded.vectors, embedded.labels, metric)
+    result = choose_threshold(genuine, impostor, target_far)
+    lo = float(min(genuine.min(), impostor.min()))
+    hi = float(max(genuine.max(), impostor.max()))
+    result.update(
+        model=engine.embedder.name,
+        metric=metric,
+        auc=roc_auc(genuine, impostor),
+        photos=len(embedded.labels),
+        people=len(set(embedded.labels)),
+        skipped=[{"photo": p, "reason": r} for p, r in embedded.skipped],
+        data=str(folder),
+        computed_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        table=far_frr(genuine, impostor, np.linspace(lo, hi, 21)),
+    )
+    return result

@@ -1,0 +1,166 @@
+"""One settings object for the whole engine.
+
+Every field can be overridden by an environment variable with the prefix ``FACEDASH_`` (e.g.
+``FACEDASH_DETECTOR=mtcnn``, ``FACEDASH_EMOTION_ENABLED=true``) or a ``.env`` file. The dashboard
+additionally maps ``st.secrets`` onto the same variables (dashboard/settings.py), so there is one source
+of truth. Secrets (storage credentials, TURN passwords) are never stored in the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, JsonConfigSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+
+from core.errors import ConfigError
+
+ENV_PREFIX = "FACEDASH_"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: Purposes for which EU AI Act Art. 5(1)(f) allows emotion inference at a workplace.
+EmotionPurpose = Literal["medical", "safety"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True, validate_default=True
+    )
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+        # precedence: explicit arguments > environment > .env > <data_dir>/settings.json (saved by the dashboard's
+        # settings page) > defaults
+        return (init_settings, env_settings, dotenv_settings,
+                JsonConfigSettingsSource(settings_cls, json_file=overrides_file()), file_secret_settings)
+
+    # --- where data lives -------------------------------------------------------------------------
+    data_dir: Path = Field(PROJECT_ROOT / "data", description="Root folder for gallery, store, audit log.")
+    gallery_dir: Path | None = Field(None, description="Enrolled workers; default <data_dir>/gallery.")
+    store_uri: str | None = Field(
+        None, description="Timeline store: a folder or an fsspec URI (s3://, gs://); default <data_dir>/timeline."
+    )
+    deepface_home: Path | None = Field(
+        None, description="DeepFace looks for weights in <deepface_home>/.deepface/weights; default: $DEEPFACE_HOME or ~."
+    )
+
+    # --- backends ---------------------------------------------------------------------------------
+    detector: str = Field("opencv", description="Face detector backend (see core.detectors registry).")
+    recognition_model: str = Field(
+        "auto", description="Embedding model: 'auto' (VGG-Face if its weights are present, else Dlib), 'VGG-Face', 'Dlib'."
+    )
+    emotion_backend: str = Field(
+        "auto", description="Emotion backend: 'auto' (own model if shipped, else fer), 'fer', 'deepface', 'own'."
+    )
+    distance_metric: Literal["cosine", "euclidean", "euclidean_l2"] = "cosine"
+    #: Optional override of the identity threshold; otherwise the calibrated value, else the library default.
+    identity_threshold: float | None = Field(None, gt=0)
+
+    # --- detection quality ------------------------------------------------------------------------
+    detector_min_confidence: float = Field(0.9, ge=0, le=1)
+    min_face_size: int = Field(40, ge=8, description="Smallest face side in pixels that is analysed.")
+    enroll_min_face_size: int = Field(60, ge=8, description="Smallest face side accepted for enrollment photos.")
+    enroll_min_sharpness: float = Field(
+        15.0, ge=0, description="Minimum variance of the Laplacian of the face crop (blur gate) for enrollment."
+    )
+
+    # --- input limits -----------------------------------------------------------------------------
+    max_image_pixels: int = Field(40_000_000, gt=0, description="Larger images are refused (decompression bombs).")
+    max_upload_mb: int = Field(200, gt=0)
+    max_video_seconds: float = Field(600, gt=0)
+
+    # --- privacy ----------------------------------------------------------------------------------
+    emotion_enabled: bool = Field(False, description="Emotion inference is off unless enabled for a stated purpose.")
+    emotion_purpose: EmotionPurpose | None = None
+    emotion_purpose_text: str = ""
+    retention_days: int = Field(365, ge=1, description="Timeline rows older than this are deleted.")
+    observation_interval_s: float = Field(5.0, gt=0, description="Live page: at most one stored row per worker per this.")
+
+    # --- live camera ------------------------------------------------------------------------------
+    ice_servers: list[dict] = Field(default_factory=list, description="WebRTC ICE servers (TURN on Community Cloud).")
+
+    @field_validator("detector", "emotion_backend")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.strip().lower()
+
+    @field_validator("ice_servers", mode="before")
+    @classmethod
+    def _parse_ice(cls, value):
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else []
+        return value
+
+    @model_validator(mode="after")
+    def _purpose_required(self) -> "Settings":
+        if self.emotion_enabled and self.emotion_purpose is None:
+            raise ValueError(
+                "emotion_enabled=true needs emotion_purpose set to 'medical' or 'safety' "
+                "(EU AI Act Art. 5(1)(f) bans emotion inference at work for any other purpose)"
+            )
+        return self
+
+    # --- derived paths ----------------------------------------------------------------------------
+    @property
+    def gallery_path(self) -> Path:
+        return self.gallery_dir or self.data_dir / "gallery"
+
+    @property
+    def timeline_uri(self) -> str:
+        return self.store_uri or str(self.data_dir / "timeline")
+
+    @property
+    def audit_log_path(self) -> Path:
+        return self.data_dir / "audit.log"
+
+    @property
+    def evaluation_dir(self) -> Path:
+        return self.data_dir / "evaluation"
+
+    @property
+    def deepface_weights_dir(self) -> Path:
+        home = self.deepface_home or Path(os.environ.get("DEEPFACE_HOME", str(Path.home())))
+        return home / ".deepface" / "weights"
+
+    @property
+    def emotion_active(self) -> bool:
+        return self.emotion_enabled and self.emotion_purpose is not None
+
+
+def overrides_file() -> Path:
+    """The dashboard's saved settings: ``<data_dir>/settings.json`` (data_dir from the environment or default)."""
+    return Path(os.environ.get(f"{ENV_PREFIX}DATA_DIR", str(PROJECT_ROOT / "data"))) / "settings.json"
+
+
+def save_overrides(changes: dict, path: Path | None = None) -> Path:
+    """Validate ``changes`` against Settings, then merge them into the overrides file atomically."""
+    path = path or overrides_file()
+    current = json.loads(path.read_text()) if path.exists() else {}
+    merged = {**current, **changes}
+    load_settings(**merged)  # raises ConfigError naming the bad field; nothing is written then
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(merged, indent=2, default=str))
+    os.replace(tmp, path)
+    get_settings.cache_clear()
+    return path
+
+
+def load_settings(**overrides) -> Settings:
+    """Build settings from the environment plus explicit overrides; a bad value is one clear ConfigError."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{'_'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"bad configuration: {problems}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

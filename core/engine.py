@@ -1,0 +1,165 @@
+"""The face engine: Frame -> faces (detector) -> identity (gallery) + emotion -> Observation.
+
+One :class:`FaceEngine` holds the loaded models (built once per process: the dashboard caches it with
+``st.cache_resource``, the API keeps one per worker process). It is thread-safe for ``analyze`` calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.config import Settings, get_settings
+from core.detectors import create_detector
+from core.embedders import BackendChoice, create_embedder, resolve_recognition_model
+from core.emotions import EmotionChoice, create_emotion_model, resolve_emotion_backend
+from core.errors import EmotionDisabledError
+from core.gallery import Consent, EnrollmentReport, Gallery
+from core.types import DetectedFace, EmotionResult, IdentityMatch, Observation, utcnow
+from core.weights import configure_deepface_home, provision_offline_weights
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageTimes:
+    """Wall time of the last ``analyze`` call, per stage, in seconds (shown on the live page, used by benchmarks)."""
+
+    detect: float = 0.0
+    embed: float = 0.0
+    emotion: float = 0.0
+    faces: int = 0
+
+    @property
+    def total(self) -> float:
+        return self.detect + self.embed + self.emotion
+
+
+@dataclass
+class BackendReport:
+    detector: str
+    recognition: BackendChoice
+    emotion: EmotionChoice | None
+    emotion_enabled: bool
+    emotion_purpose: str | None
+    threshold: float
+    threshold_source: str
+    metric: str
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "detector": self.detector,
+            "recognition_model": self.recognition.name,
+            "recognition_reason": self.recognition.reason,
+            "emotion_backend": self.emotion.name if self.emotion else None,
+            "emotion_reason": self.emotion.reason if self.emotion else "emotion analysis disabled",
+            "emotion_enabled": self.emotion_enabled,
+            "emotion_purpose": self.emotion_purpose,
+            "identity_threshold": self.threshold,
+            "threshold_source": self.threshold_source,
+            "metric": self.metric,
+        }
+
+
+def prepare_weights(settings: Settings) -> Path:
+    """Point DeepFace at the configured weights folder and copy the offline weights there (idempotent)."""
+    weights_dir = settings.deepface_weights_dir
+    configure_deepface_home(weights_dir)
+    provision_offline_weights(weights_dir)
+    return weights_dir
+
+
+class FaceEngine:
+    def __init__(self, settings: Settings | None = None, *, load_emotion: bool | None = None):
+        self.settings = settings or get_settings()
+        s = self.settings
+        self.weights_dir = prepare_weights(s)
+        self.detector = create_detector(s.detector, min_confidence=s.detector_min_confidence, min_face_size=s.min_face_size)
+        self.recognition = resolve_recognition_model(s.recognition_model, self.weights_dir)
+        self.embedder = create_embedder(self.recognition.name, self.weights_dir)
+        self.gallery = Gallery(s.gallery_path)
+        want_emotion = s.emotion_active if load_emotion is None else load_emotion
+        self.emotion_choice: EmotionChoice | None = resolve_emotion_backend(s.emotion_backend) if want_emotion else None
+        self.emotion_model = create_emotion_model(self.emotion_choice.name, self.weights_dir) if want_emotion else None
+        self.last_times = StageTimes()
+        self._times_lock = threading.Lock()
+        self._reembed_done = False
+
+    # ------------------------------------------------------------------ info
+    @property
+    def emotion_enabled(self) -> bool:
+        return self.emotion_model is not None
+
+    def threshold(self) -> tuple[float, str]:
+        return self.gallery.threshold(self.embedder.name, self.settings.distance_metric, self.settings.identity_threshold)
+
+    def backend_report(self) -> BackendReport:
+        threshold, source = self.threshold()
+        return BackendReport(
+            detector=self.detector.name,
+            recognition=self.recognition,
+            emotion=self.emotion_choice,
+            emotion_enabled=self.emotion_enabled,
+            emotion_purpose=self.settings.emotion_purpose,
+            threshold=threshold,
+            threshold_source=source,
+            metric=self.settings.distance_metric,
+        )
+
+    # ------------------------------------------------------------------ pipeline
+    def ensure_gallery_embeddings(self, progress=None) -> int:
+        """Re-embed kept enrollment photos for the current recognition model if needed (after a model change)."""
+        added = self.gallery.ensure_embeddings(self.detector, self.embedder, progress)
+        self._reembed_done = True
+        return added
+
+    def detect(self, image_bgr: np.ndarray) -> list[DetectedFace]:
+        return self.detector.detect(image_bgr)
+
+    def identify(self, faces: list[DetectedFace]) -> list[IdentityMatch]:
+        if not faces:
+            return []
+        if not self._reembed_done:
+            self.ensure_gallery_embeddings()
+        vectors = self.embedder.embed([f.crop for f in faces])
+        threshold, _ = self.threshold()
+        return self.gallery.identify(vectors, self.embedder.name, self.settings.distance_metric, threshold)
+
+    def emotions(self, crops: list[np.ndarray]) -> list[EmotionResult]:
+        if self.emotion_model is None:
+            raise EmotionDisabledError(
+                "emotion analysis is disabled: enable it only for a medical or safety purpose "
+                "(FACEDASH_EMOTION_ENABLED=true and FACEDASH_EMOTION_PURPOSE=medical|safety)"
+            )
+        return self.emotion_model.predict(list(crops))
+
+    def analyze(self, image_bgr: np.ndarray, source: str = "cli", when=None) -> list[Observation]:
+        """All faces in one frame: who (or unknown) and, if enabled, which emotion."""
+        when = when or utcnow()
+        t0 = time.perf_counter()
+        faces = self.detect(image_bgr)
+        t1 = time.perf_counter()
+        identities = self.identify(faces)
+        t2 = time.perf_counter()
+        emotions: list[EmotionResult | None] = (
+            list(self.emotion_model.predict([f.crop for f in faces])) if (self.emotion_model and faces) else [None] * len(faces)
+        )
+        t3 = time.perf_counter()
+        with self._times_lock:
+            self.last_times = StageTimes(t1 - t0, t2 - t1, t3 - t2, len(faces))
+        return [Observation(when, source, f, i, e) for f, i, e in zip(faces, identities, emotions)]
+
+    def enroll(self, worker_id: str, photos, consent: Consent, name: str | None = None) -> EnrollmentReport:
+        if not self._reembed_done:
+            self.ensure_gallery_embeddings()
+        return self.gallery.enroll(
+            worker_id, photos, consent, self.detector, self.embedder, name=name,
+            min_face_size=self.settings.enroll_min_face_size, min_sharpness=self.settings.enroll_min_sharpness,
+            max_pixels=self.settings.max_image_pixels,
+        )

@@ -1,0 +1,394 @@
+"""The gallery of enrolled workers: consent, kept enrollment photos, embeddings per recognition model.
+
+Layout of the gallery folder::
+
+    gallery.json               workers, display names, consent records, photo list (no biometric data)
+    photos/<worker_id>/<sha>.jpg   enrollment photos (kept so a model change can re-embed)
+    embeddings/<model>.npz     worker_ids, photo sha256s and vectors for one recognition model
+    calibration.json           calibrated identity thresholds per model and metric (core/calibrate.py)
+    .lock                      inter-process write lock (filelock)
+
+Every file is written to a temporary name and renamed into place (atomic on POSIX), and all writers hold the
+lock, so a second process never sees a half-written file and two writers never lose each other's changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+from filelock import FileLock, Timeout
+
+from core.embedders import LIBRARY_THRESHOLDS, Embedder, distance
+from core.errors import ConsentError, EnrollmentError, GalleryError, ImageError, UnknownWorkerError
+from core.images import decode_image, encode_jpeg
+from core.quality import PhotoVerdict, judge_faces, sha256
+from core.types import IdentityMatch
+
+log = logging.getLogger(__name__)
+
+WORKER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+#: Two photos whose embeddings are closer than this (cosine) are the same picture re-encoded or resized.
+NEAR_DUPLICATE_COSINE = 0.002
+
+
+@dataclass(frozen=True)
+class Consent:
+    """Consent of the worker to biometric processing, recorded before enrollment (GDPR Art. 9(2)(a))."""
+
+    text: str
+    given_by: str
+    recorded_by: str
+    recorded_at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat())
+
+    def __post_init__(self) -> None:
+        if not self.text or not self.text.strip():
+            raise ConsentError("consent text is required to enroll a worker (what they agreed to, and for what purpose)")
+        if not self.given_by or not self.given_by.strip():
+            raise ConsentError("consent must name who gave it")
+
+
+@dataclass(frozen=True)
+class EnrollmentReport:
+    worker_id: str
+    verdicts: list[PhotoVerdict]
+
+    @property
+    def accepted(self) -> list[PhotoVerdict]:
+        return [v for v in self.verdicts if v.accepted]
+
+    @property
+    def rejected(self) -> list[PhotoVerdict]:
+        return [v for v in self.verdicts if not v.accepted]
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    worker_id: str
+    name: str
+    photo_count: int
+    enrolled_at: str
+    consent: dict
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def validate_worker_id(worker_id: str) -> str:
+    if not isinstance(worker_id, str) or not WORKER_ID.match(worker_id):
+        raise GalleryError(
+            f"invalid worker id {worker_id!r}: use 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit"
+        )
+    return worker_id
+
+
+class Gallery:
+    def __init__(self, folder: str | Path, lock_timeout: float = 30.0):
+        self.folder = Path(folder)
+        self.lock_timeout = lock_timeout
+
+    # ---------------------------------------------------------------- files
+    @property
+    def _index_path(self) -> Path:
+        return self.folder / "gallery.json"
+
+    def _embeddings_path(self, model: str) -> Path:
+        return self.folder / "embeddings" / f"{model}.npz"
+
+    @property
+    def calibration_path(self) -> Path:
+        return self.folder / "calibration.json"
+
+    def _lock(self) -> FileLock:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise GalleryError(f"gallery folder {self.folder} cannot be created ({exc.strerror})") from None
+        if not os.access(self.folder, os.W_OK):
+            raise GalleryError(f"gallery folder {self.folder} is not writable; check its permissions")
+        return FileLock(str(self.folder / ".lock"), timeout=self.lock_timeout)
+
+    def _locked(self):
+        lock = self._lock()
+        try:
+            lock.acquire()
+        except Timeout:
+            raise GalleryError(f"gallery {self.folder} is locked by another process for over {self.lock_timeout:.0f} s") from None
+        return lock
+
+    def _read_index(self) -> dict:
+        if not self._index_path.exists():
+            return {"version": 1, "workers": {}}
+        try:
+            return json.loads(self._index_path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise GalleryError(f"gallery index {self._index_path} is unreadable ({exc})") from None
+
+    def _write_index(self, index: dict) -> None:
+        atomic_write_bytes(self._index_path, json.dumps(index, indent=2, sort_keys=True).encode())
+
+    def _read_embeddings(self, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        path = self._embeddings_path(model)
+        if not path.exists():
+            return np.array([], dtype=object), np.array([], dtype=object), np.zeros((0, 0), np.float32)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return data["worker_ids"].astype(object), data["photos"].astype(object), data["vectors"]
+        except Exception as exc:
+            raise GalleryError(f"embeddings file {path} is unreadable ({exc}); re-embed with `python -m core reembed`") from None
+
+    def _write_embeddings(self, model: str, worker_ids, photos, vectors) -> None:
+        import io
+
+        buffer = io.BytesIO()
+        np.savez(buffer, worker_ids=np.asarray(worker_ids, dtype=str), photos=np.asarray(photos, dtype=str),
+                 vectors=np.asarray(vectors, dtype=np.float32))
+        atomic_write_bytes(self._embeddings_path(model), buffer.getvalue())
+
+    def embedding_models(self) -> list[str]:
+        folder = self.folder / "embeddings"
+        return sorted(p.stem for p in folder.glob("*.npz")) if folder.exists() else []
+
+    # ---------------------------------------------------------------- reading
+    def workers(self) -> list[WorkerInfo]:
+        index = self._read_index()
+        return [
+            WorkerInfo(wid, w.get("name", wid), len(w.get("photos", [])), w.get("enrolled_at", ""), w.get("consent", {}))
+            for wid, w in sorted(index["workers"].items())
+        ]
+
+    def has_worker(self, worker_id: str) -> bool:
+        return worker_id in self._read_index()["workers"]
+
+    def worker(self, worker_id: str) -> WorkerInfo:
+        for info in self.workers():
+            if info.worker_id == worker_id:
+                return info
+        raise UnknownWorkerError(f"unknown worker {worker_id!r}: not enrolled in {self.folder}")
+
+    def display_names(self) -> dict[str, str]:
+        return {w.worker_id: w.name for w in self.workers()}
+
+    def photo_paths(self, worker_id: str) -> list[Path]:
+        index = self._read_index()
+        if worker_id not in index["workers"]:
+            raise UnknownWorkerError(f"unknown worker {worker_id!r}: not enrolled in {self.folder}")
+        return [self.folder / p["file"] for p in index["workers"][worker_id].get("photos", [])]
+
+    def __len__(self) -> int:
+        return len(self._read_index()["workers"])
+
+    # ---------------------------------------------------------------- writing
+    def enroll(
+        self,
+        worker_id: str,
+        photos: Iterable[tuple[str, bytes]],
+        consent: Consent | None,
+        detector,
+        embedder: Embedder,
+        *,
+        name: str | None = None,
+        min_face_size: int = 60,
+        min_sharpness: float = 15.0,
+        max_pixels: int = 40_000_000,
+    ) -> EnrollmentReport:
+        """Judge each photo, keep the accepted ones, embed them; raise EnrollmentError if none is usable.
+
+        Nothing is written unless at least one photo is accepted.
+        """
+        validate_worker_id(worker_id)
+        if consent is None:
+            raise ConsentError("consent is required to enroll a worker: record who agreed, when, and for what purpose")
+        photos = list(photos)
+        if not photos:
+            raise EnrollmentError(f"no photos given for worker {worker_id!r}")
+        index = self._read_index()
+        known_hashes = {p["sha256"] for p in index["workers"].get(worker_id, {}).get("photos", [])}
+        verdicts: list[PhotoVerdict] = []
+        seen: dict[str, str] = {}
+        images: dict[str, np.ndarray] = {}
+        for photo_name, data in photos:
+            digest = sha256(data) if data else ""
+            try:
+                image = decode_image(data, photo_name, max_pixels)
+            except ImageError as exc:
+                verdicts.append(PhotoVerdict(photo_name, False, str(exc).removeprefix(f"{photo_name}: "), digest))
+                continue
+            if digest in known_hashes:
+                verdicts.append(PhotoVerdict(photo_name, False, "duplicate: this photo is already enrolled", digest))
+                continue
+            if digest in seen:
+                verdicts.append(PhotoVerdict(photo_name, False, f"duplicate of {seen[digest]}", digest))
+                continue
+            seen[digest] = photo_name
+            images[digest] = image
+            verdict = judge_faces(photo_name, digest, detector.detect(image), min_face_size, min_sharpness)
+            verdicts.append(verdict)
+
+        accepted = [v for v in verdicts if v.accepted]
+        vectors = embedder.embed([v.face.crop for v in accepted]) if accepted else np.zeros((0, embedder.dim))
+        # near-duplicates (same picture resized or re-encoded) add nothing and skew the nearest-neighbour search
+        existing_own = self._worker_vectors(embedder.name, worker_id)
+        pool = [existing_own] if existing_own.size else []
+        keep_vectors = []
+        for i, verdict in enumerate(accepted):
+            vector = vectors[i : i + 1]
+            if pool and distance(vector, np.vstack(pool), "cosine").min() < NEAR_DUPLICATE_COSINE:
+                verdicts[verdicts.index(verdict)] = PhotoVerdict(
+                    verdict.name, False, "near-duplicate of another photo of this worker", verdict.sha256, verdict.face,
+                    verdict.sharpness)
+                continue
+            pool.append(vector)
+            keep_vectors.append(vector)
+        report = EnrollmentReport(worker_id, verdicts)
+        if not report.accepted:
+            reasons = "; ".join(f"{v.name}: {v.reason}" for v in report.rejected)
+            raise EnrollmentError(f"no usable photo for worker {worker_id!r} ({reasons})", verdicts)
+
+        accepted_vectors = np.vstack(keep_vectors)
+        with self._locked():
+            index = self._read_index()  # re-read under the lock: another process may have written meanwhile
+            entry = index["workers"].setdefault(
+                worker_id,
+                {"name": name or worker_id, "enrolled_at": _now(), "consent": asdict(consent), "photos": []},
+            )
+            if name:
+                entry["name"] = name
+            entry.setdefault("consent_history", []).append(asdict(consent))
+            entry["consent"] = asdict(consent)
+            new_photo_ids = []
+            for verdict in report.accepted:
+                rel = f"photos/{worker_id}/{verdict.sha256[:20]}.jpg"
+                # keep the decoded photo re-encoded (strips EXIF/GPS metadata from the kept copy)
+                atomic_write_bytes(self.folder / rel, encode_jpeg(images[verdict.sha256], 95))
+                entry["photos"].append({"file": rel, "sha256": verdict.sha256, "added_at": _now(),
+                                        "box": verdict.face.box.as_list()})
+                new_photo_ids.append(verdict.sha256)
+            ids, shas, old = self._read_embeddings(embedder.name)
+            old = old if old.size else np.zeros((0, embedder.dim), np.float32)
+            self._write_embeddings(
+                embedder.name,
+                list(ids) + [worker_id] * len(new_photo_ids),
+                list(shas) + new_photo_ids,
+                np.vstack([old, accepted_vectors]),
+            )
+            self._write_index(index)
+        log.info("enrolled %s: %d photo(s) accepted, %d rejected", worker_id, len(report.accepted), len(report.rejected))
+        return report
+
+    def _worker_vectors(self, model: str, worker_id: str) -> np.ndarray:
+        ids, _, vectors = self._read_embeddings(model)
+        if not len(ids):
+            return np.zeros((0, 0), np.float32)
+        return vectors[np.asarray(ids) == worker_id]
+
+    def rename(self, worker_id: str, new_name: str) -> None:
+        if not new_name or not new_name.strip():
+            raise GalleryError("new display name is empty")
+        with self._locked():
+            index = self._read_index()
+            if worker_id not in index["workers"]:
+                raise UnknownWorkerError(f"unknown worker {worker_id!r}: not enrolled in {self.folder}")
+            index["workers"][worker_id]["name"] = new_name.strip()
+            self._write_index(index)
+
+    def erase(self, worker_id: str) -> None:
+        """Remove the worker's entry, consent record, photos and embeddings under every model."""
+        with self._locked():
+            index = self._read_index()
+            if worker_id not in index["workers"]:
+                raise UnknownWorkerError(f"unknown worker {worker_id!r}: not enrolled in {self.folder}")
+            for model in self.embedding_models():
+                ids, shas, vectors = self._read_embeddings(model)
+                keep = np.asarray(ids) != worker_id
+                self._write_embeddings(model, ids[keep], shas[keep], vectors[keep] if len(ids) else vectors)
+            del index["workers"][worker_id]
+            self._write_index(index)
+            shutil.rmtree(self.folder / "photos" / worker_id, ignore_errors=True)
+        log.info("erased worker %s from gallery %s", worker_id, self.folder)
+
+    def ensure_embeddings(self, detector, embedder: Embedder, progress=None) -> int:
+        """Embed kept photos that have no vector under ``embedder``'s model (after a model change). Returns count."""
+        index = self._read_index()
+        ids, shas, vectors = self._read_embeddings(embedder.name)
+        have = set(zip(ids, shas))
+        todo = [(wid, p) for wid, w in index["workers"].items() for p in w.get("photos", []) if (wid, p["sha256"]) not in have]
+        if not todo:
+            return 0
+        log.info("re-embedding %d kept photo(s) with %s", len(todo), embedder.name)
+        new_ids, new_shas, new_vectors = [], [], []
+        for n, (wid, photo) in enumerate(todo):
+            image = decode_image((self.folder / photo["file"]).read_bytes(), photo["file"])
+            faces = detector.detect(image)
+            if not faces:
+                log.warning("kept photo %s: no face found by %s; skipped", photo["file"], getattr(detector, "name", "?"))
+                continue
+            new_vectors.append(embedder.embed([faces[0].crop])[0])
+            new_ids.append(wid)
+            new_shas.append(photo["sha256"])
+            if progress:
+                progress(n + 1, len(todo))
+        with self._locked():
+            ids, shas, vectors = self._read_embeddings(embedder.name)
+            vectors = vectors if vectors.size else np.zeros((0, embedder.dim), np.float32)
+            stacked = np.vstack([vectors, np.asarray(new_vectors, np.float32).reshape(-1, embedder.dim)])
+            self._write_embeddings(embedder.name, list(ids) + new_ids, list(shas) + new_shas, stacked)
+        return len(new_ids)
+
+    # ---------------------------------------------------------------- identification
+    def threshold(self, model: str, metric: str, override: float | None = None) -> tuple[float, str]:
+        """The identity threshold and where it came from: an override, this gallery's calibration, or DeepFace's table."""
+        if override is not None:
+            return float(override), "setting FACEDASH_IDENTITY_THRESHOLD"
+        if self.calibration_path.exists():
+            try:
+                calibration = json.loads(self.calibration_path.read_text())
+                return float(calibration[model][metric]["threshold"]), f"calibrated ({calibration[model][metric].get('computed_at', '')})"
+            except (KeyError, ValueError, TypeError, json.JSONDecodeError):
+                pass
+        return float(LIBRARY_THRESHOLDS[model][metric]), "DeepFace default"
+
+    def save_calibration(self, model: str, metric: str, result: dict) -> None:
+        with self._locked():
+            calibration = json.loads(self.calibration_path.read_text()) if self.calibration_path.exists() else {}
+            calibration.setdefault(model, {})[metric] = result
+            atomic_write_bytes(self.calibration_path, json.dumps(calibration, indent=2).encode())
+
+    def identify(self, vectors: np.ndarray, model: str, metric: str, threshold: float) -> list[IdentityMatch]:
+        """1:N: the nearest enrolled worker per face (nearest photo), unknown above ``threshold``."""
+        vectors = np.atleast_2d(vectors)
+        ids, _, gallery_vectors = self._read_embeddings(model)
+        if not len(ids):
+            return [IdentityMatch(None, float("inf"), threshold, model, metric, None) for _ in range(len(vectors))]
+        d = distance(vectors, gallery_vectors, metric)
+        nearest = d.argmin(axis=1)
+        matches = []
+        for row, column in enumerate(nearest):
+            best = float(d[row, column])
+            worker = str(ids[column])
+            matches.append(IdentityMatch(worker if best <= threshold else None, best, threshold, model, metric, worker))
+        return matches

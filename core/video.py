@@ -1,0 +1,127 @@
+"""Video analysis: read frames, analyse every n-th, write an annotated video and per-frame rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.annotate import annotate
+from core.errors import ImageError
+from core.types import Observation
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class VideoResult:
+    frames: int
+    analysed_frames: int
+    fps: float
+    rows: list[dict]
+    observations: list[Observation]
+    output: Path | None
+
+
+def open_video(path: Path):
+    import cv2
+
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path}: file is empty (0 bytes)")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise ImageError(f"{path}: not a readable video (use MP4/H.264, AVI, MOV, MKV or WebM)")
+    ok, first = capture.read()
+    if not ok or first is None:
+        capture.release()
+        raise ImageError(f"{path}: video has no readable frames (corrupt or unsupported codec)")
+    capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+    return capture
+
+
+def analyze_video(
+    engine,
+    path: Path,
+    out_path: Path | None = None,
+    every_n: int = 5,
+    source: str = "video",
+    start_time: dt.datetime | None = None,
+    max_seconds: float | None = None,
+    progress=None,
+) -> VideoResult:
+    """Analyse every ``every_n``-th frame; annotate every frame with the latest result (like the live page)."""
+    import cv2
+
+    capture = open_video(path)
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    if not (0 < fps < 1000):
+        fps = 25.0
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    if max_seconds is not None and total and total / fps > max_seconds:
+        capture.release()
+        raise ImageError(f"{path}: video is {total / fps:.0f} s long, over the {max_seconds:.0f} s limit; trim it first")
+    start_time = start_time or dt.datetime.now(dt.timezone.utc)
+    names = engine.gallery.display_names()
+    writer = None
+    rows: list[dict] = []
+    observations: list[Observation] = []
+    latest: list[Observation] = []
+    index = analysed = 0
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            if index % every_n == 0:
+                when = start_time + dt.timedelta(seconds=index / fps)
+                latest = engine.analyze(frame, source=source, when=when)
+                analysed += 1
+                observations.extend(latest)
+                for face_no, obs in enumerate(latest):
+                    rows.append({"frame": index, "second": round(index / fps, 3), "face": face_no, **obs.to_record()})
+            if out_path is not None:
+                if writer is None:
+                    out_path.parent.mkdir(parents=True, exist_ok=True)
+                    height, width = frame.shape[:2]
+                    writer = cv2.VideoWriter(str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+                writer.write(annotate(frame, latest, names))
+            index += 1
+            if progress:
+                progress(index, total)
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+    log.info("video %s: %d frames, %d analysed, %d face rows", path, index, analysed, len(rows))
+    return VideoResult(index, analysed, fps, rows, observations, out_path)
+
+
+def web_playable(path: Path) -> Path:
+    """Re-encode to H.264 with ffmpeg when available (browsers cannot play mp4v); returns the playable file."""
+    import shutil
+    import subprocess
+
+    ffmpeg = shutil.which("ffmpeg")
+    if not ffmpeg:
+        try:
+            import imageio_ffmpeg  # type: ignore
+
+            ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+        except Exception:
+            return path
+    target = path.with_name(path.stem + ".h264.mp4")
+    result = subprocess.run(
+        [ffmpeg, "-y", "-loglevel", "error", "-i", str(path), "-c:v", "libx264", "-pix_fmt", "yuv420p",
+         "-movflags", "+faststart", str(target)], capture_output=True)
+    if result.returncode != 0 or not target.exists():
+        log.warning("ffmpeg could not re-encode %s: %s", path, result.stderr.decode(errors="replace")[-300:])
+        return path
+    return target
+
+

@@ -1,0 +1,87 @@
+"""Shared fixtures: real data from ../shared/data, one engine per test session, temporary data folders."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+FACES = SHARED_DATA / "faces" / "5-celebrity-faces"
+PEOPLE = ("ben_afflek", "elton_john", "jerry_seinfeld", "madonna", "mindy_kaling")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"test data folder {SHARED_DATA} is missing: the tests need ../shared/data beside the repo")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def faces_dir(shared_data) -> Path:
+    return shared_data / "faces" / "5-celebrity-faces"
+
+
+def photos(person: str, split: str) -> list[Path]:
+    found = sorted((FACES / person).glob(f"{split}__*"))
+    assert found, f"no {split} photos for {person} in {FACES}"
+    return found
+
+
+@pytest.fixture(scope="session")
+def weights_home(tmp_path_factory) -> Path:
+    """A DeepFace home shared by the session, with only the offline weights (as on a fresh machine)."""
+    return tmp_path_factory.mktemp("deepface_home")
+
+
+@pytest.fixture(scope="session")
+def engine_settings_factory(weights_home):
+    from core.config import load_settings
+
+    def make(data_dir: Path, **overrides):
+        return load_settings(data_dir=data_dir, deepface_home=weights_home, **overrides)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory, engine_settings_factory):
+    """One loaded FaceEngine (opencv + Dlib + fer) for the session, on an empty gallery."""
+    from core.engine import FaceEngine
+
+    data_dir = tmp_path_factory.mktemp("engine_data")
+    settings = engine_settings_factory(data_dir, emotion_enabled=True, emotion_purpose="safety")
+    return FaceEngine(settings)
+
+
+@pytest.fixture(scope="session")
+def enrolled_gallery(tmp_path_factory, engine):
+    """The five people enrolled from their train__ photos, in a gallery folder kept for the session."""
+    from core.gallery import Consent, Gallery
+
+    folder = tmp_path_factory.mktemp("gallery5")
+    gallery = Gallery(folder)
+    reports = {}
+    for person in PEOPLE:
+        data = [(p.name, p.read_bytes()) for p in photos(person, "train")]
+        reports[person] = gallery.enroll(person, data, Consent("test enrollment", person, "pytest"),
+                                         engine.detector, engine.embedder)
+    return gallery, reports
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file's bytes under ``folder`` (to assert that a failed command changed nothing)."""
+    if not folder.exists():
+        return {}
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".lock"}
+
+
+def copy_gallery(gallery_folder: Path, target: Path) -> Path:
+    shutil.copytree(gallery_folder, target)
+    return target
