@@ -40,6 +40,10 @@ def _settings(args):
 
 def _engine(args, settings=None):
     from core.engine import FaceEngine
+    from core.runtime import import_tensorflow_quietly
+
+    if not getattr(args, "verbose", False):
+        import_tensorflow_quietly()
 
     engine = FaceEngine(settings or _settings(args))
     report = engine.backend_report()
@@ -72,7 +76,10 @@ def _emit(args, payload, human: str) -> None:
 
 def _face_line(rec: dict, names: dict[str, str]) -> str:
     who = names.get(rec["worker"], rec["worker"]) if rec["worker"] else "unknown"
-    line = f"  face at {rec['box']}: {who} (distance {rec['distance']}, threshold {rec['threshold']})"
+    if rec["distance"] is None:
+        line = f"  face at {rec['box']}: unknown (no worker enrolled yet)"
+    else:
+        line = f"  face at {rec['box']}: {who} (distance {rec['distance']}, threshold {rec['threshold']})"
     if rec.get("emotion"):
         line += f", emotion {rec['emotion']['label']} ({rec['valence']})"
     return line
@@ -164,7 +171,8 @@ def cmd_analyze(args) -> int:
 
     engine = _engine(args)
     if not engine.emotion_enabled:
-        log.warning("emotion analysis is disabled; pass --emotion-purpose medical|safety to enable it for that purpose")
+        sys.stderr.write("note: emotion analysis is disabled; pass --emotion-purpose medical|safety to enable it "
+                         "for that declared purpose\n")
     if is_video_path(args.input):
         return _analyze_video(args, engine)
     results, failed, names = _analyze_images(args, engine, [args.input])
@@ -213,8 +221,11 @@ def cmd_emotion(args) -> int:
     from core.emotions import create_emotion_model, resolve_emotion_backend
     from core.engine import prepare_weights
     from core.images import load_image
+    from core.runtime import import_tensorflow_quietly
 
     settings = _settings(args)
+    if not args.verbose:
+        import_tensorflow_quietly()
     choice = resolve_emotion_backend(settings.emotion_backend)
     model = create_emotion_model(choice.name, prepare_weights(settings))
     crops, entries, failed = [], [], 0
@@ -243,12 +254,13 @@ def cmd_calibrate(args) -> int:
     bar.close()
     if not args.dry_run:
         engine.gallery.save_calibration(result["model"], result["metric"], result)
-    lines = [f"{result['model']} / {result['metric']}: {result['genuine_pairs']} genuine and {result['impostor_pairs']} "
-             f"impostor pairs from {result['photos']} photos of {result['people']} people",
+    lines = [f"{result['model']} / {result['metric']}: {result['photos']} photos of {result['people']} people; 1:N "
+             f"leave-one-out ({result['genuine_pairs']} genuine, {result['impostor_pairs']} impostor nearest distances)",
              f"{'threshold':>10} {'FAR':>8} {'FRR':>8}"]
     lines += [f"{r['threshold']:>10.4f} {r['far']:>8.2%} {r['frr']:>8.2%}" for r in result["table"]]
     lines.append(f"chosen threshold {result['threshold']:.4f} (FAR {result['far']:.2%} <= {result['target_far']:.2%}, "
-                 f"FRR {result['frr']:.2%}); EER {result['eer']:.2%}; ROC AUC {result['auc']:.4f}"
+                 f"FRR {result['frr']:.2%}); pairwise ROC AUC {result['pairwise']['auc']:.4f}, "
+                 f"EER {result['pairwise']['eer']:.2%}"
                  + ("" if args.dry_run else f"; saved to {engine.gallery.calibration_path}"))
     _emit(args, result, "\n".join(lines))
     return 0
@@ -301,6 +313,16 @@ def cmd_setup_weights(args) -> int:
     status = {name: has_weights(weights_dir, name) for name in list(DLIB_FILES) + list(DOWNLOADED_FILES)}
     _emit(args, {"weights_dir": str(weights_dir), "present": status},
           f"weights folder {weights_dir}\n" + "\n".join(f"  {'present' if ok else 'missing'}  {n}" for n, ok in status.items()))
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from core.api import serve
+
+    settings = _settings(args)
+    if args.host not in ("127.0.0.1", "localhost", "::1") and settings.api_key is None:
+        log.warning("serving on %s without FACEDASH_API_KEY: anyone who can reach this port can query faces", args.host)
+    serve(args.host, args.port, settings)
     return 0
 
 
@@ -369,6 +391,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", parents=[common], help="backends in use and why")
     p.set_defaults(func=cmd_info)
 
+    p = sub.add_parser("serve", parents=[common], help="HTTP API for programs (see core/api.py)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_serve)
+
     p = sub.add_parser("setup-weights", parents=[common], help="provision offline weights; show which are present")
     p.set_defaults(func=cmd_setup_weights)
 
@@ -382,8 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    # warnings only by default: stderr stays readable (one "error:" line per problem); -v shows the backend choices
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s", force=True)
     for noisy in ("tensorflow", "absl", "h5py", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if not verbose:

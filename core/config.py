@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, JsonConfigSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from core.errors import ConfigError
@@ -56,12 +56,17 @@ class Settings(BaseSettings):
     emotion_backend: str = Field(
         "auto", description="Emotion backend: 'auto' (own model if shipped, else fer), 'fer', 'deepface', 'own'."
     )
-    distance_metric: Literal["cosine", "euclidean", "euclidean_l2"] = "cosine"
-    #: Optional override of the identity threshold; otherwise the calibrated value, else the library default.
-    identity_threshold: float | None = Field(None, gt=0)
+    distance_metric: Literal["cosine", "euclidean", "euclidean_l2"] = Field(
+        "cosine", description="Distance between face embeddings (DeepFace's definitions)."
+    )
+    identity_threshold: float | None = Field(
+        None, gt=0, description="Override of the identity threshold; else the gallery's calibrated value, else DeepFace's."
+    )
 
     # --- detection quality ------------------------------------------------------------------------
-    detector_min_confidence: float = Field(0.9, ge=0, le=1)
+    detector_min_confidence: float = Field(
+        0.9, ge=0, le=1, description="Faces below this detector confidence are ignored (detectors with calibrated scores)."
+    )
     min_face_size: int = Field(40, ge=8, description="Smallest face side in pixels that is analysed.")
     enroll_min_face_size: int = Field(60, ge=8, description="Smallest face side accepted for enrollment photos.")
     enroll_min_sharpness: float = Field(
@@ -70,15 +75,20 @@ class Settings(BaseSettings):
 
     # --- input limits -----------------------------------------------------------------------------
     max_image_pixels: int = Field(40_000_000, gt=0, description="Larger images are refused (decompression bombs).")
-    max_upload_mb: int = Field(200, gt=0)
-    max_video_seconds: float = Field(600, gt=0)
+    max_upload_mb: int = Field(200, gt=0, description="Largest accepted upload (photo or video).")
+    max_video_seconds: float = Field(600, gt=0, description="Longest accepted video.")
 
     # --- privacy ----------------------------------------------------------------------------------
     emotion_enabled: bool = Field(False, description="Emotion inference is off unless enabled for a stated purpose.")
-    emotion_purpose: EmotionPurpose | None = None
-    emotion_purpose_text: str = ""
+    emotion_purpose: EmotionPurpose | None = Field(None, description="Declared purpose: 'medical' or 'safety'.")
+    emotion_purpose_text: str = Field("", description="The purpose in words, shown on every page that analyses faces.")
     retention_days: int = Field(365, ge=1, description="Timeline rows older than this are deleted.")
     observation_interval_s: float = Field(5.0, gt=0, description="Live page: at most one stored row per worker per this.")
+
+    # --- HTTP API ---------------------------------------------------------------------------------
+    api_key: SecretStr | None = Field(
+        None, description="If set, every /v1 request needs the header 'X-API-Key: <key>' (set it as a secret)."
+    )
 
     # --- live camera ------------------------------------------------------------------------------
     ice_servers: list[dict] = Field(default_factory=list, description="WebRTC ICE servers (TURN on Community Cloud).")

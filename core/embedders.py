@@ -28,6 +28,15 @@ LIBRARY_THRESHOLDS = {
 }
 
 
+#: Thresholds this project calibrated from data (``python -m core calibrate``, 1:N leave-one-out, FAR <= 1%) on the
+#: 104 usable photos of ../shared/data/faces/5-celebrity-faces with the opencv detector: used before DeepFace's table,
+#: which is tuned for 1:1 verification and lets strangers through in 1:N search (0.07 accepted 26-44% of them).
+#: A site should still run `calibrate` on its own labelled photos; that result (gallery/calibration.json) wins.
+CALIBRATED_DEFAULTS = {
+    "Dlib": {"cosine": 0.055},
+}
+
+
 class Embedder(Protocol):
     name: str
     dim: int

@@ -31,6 +31,20 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def dhash(image: np.ndarray, size: int = 8) -> int:
+    """Difference hash of the whole photo: survives resizing and re-encoding, so it finds the same picture again."""
+    import cv2
+
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    small = cv2.resize(gray, (size + 1, size), interpolation=cv2.INTER_AREA).astype(np.int16)
+    bits = (small[:, 1:] > small[:, :-1]).ravel()
+    return int("".join("1" if b else "0" for b in bits), 2)
+
+
+def hamming(a: int, b: int) -> int:
+    return bin(a ^ b).count("1")
+
+
 def sharpness(crop: np.ndarray) -> float:
     """Variance of the Laplacian of the face, resized to 128 px so the score does not depend on photo size."""
     import cv2

@@ -41,8 +41,8 @@ def open_video(path: Path):
     if not ok or first is None:
         capture.release()
         raise ImageError(f"{path}: video has no readable frames (corrupt or unsupported codec)")
-    capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
-    return capture
+    # no seek back to 0: with broken container timestamps seeking skips frames; hand the first frame over instead
+    return capture, first
 
 
 def analyze_video(
@@ -58,9 +58,9 @@ def analyze_video(
     """Analyse every ``every_n``-th frame; annotate every frame with the latest result (like the live page)."""
     import cv2
 
-    capture = open_video(path)
+    capture, first = open_video(path)
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    if not (0 < fps < 1000):
+    if not (0 < fps <= 240):  # broken container timestamps (e.g. 1875 fps) -> assume 25
         fps = 25.0
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     if max_seconds is not None and total and total / fps > max_seconds:
@@ -74,10 +74,8 @@ def analyze_video(
     latest: list[Observation] = []
     index = analysed = 0
     try:
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
+        frame = first
+        while frame is not None:
             if index % every_n == 0:
                 when = start_time + dt.timedelta(seconds=index / fps)
                 latest = engine.analyze(frame, source=source, when=when)
@@ -94,6 +92,9 @@ def analyze_video(
             index += 1
             if progress:
                 progress(index, total)
+            ok, frame = capture.read()
+            if not ok:
+                frame = None
     finally:
         capture.release()
         if writer is not None:

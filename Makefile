@@ -1,0 +1,12 @@
+# Quick start: `make run` (dashboard) and `make test` (all tests). Both set themselves up on a fresh machine.
+.PHONY: run test setup api bench
+run:
+	scripts/run.sh
+test:
+	scripts/test.sh
+setup:
+	scripts/setup.sh --dev
+api:
+	scripts/setup.sh && .venv/bin/python -m core serve
+bench:
+	.venv/bin/python benchmarks/bench_engine.py && .venv/bin/python benchmarks/bench_timeline.py && .venv/bin/python benchmarks/bench_live.py

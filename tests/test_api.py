@@ -1,0 +1,102 @@
+"""The HTTP API, served for real by uvicorn in a separate process, called over loopback with requests."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from tests.conftest import REPO, photos, snapshot
+
+KEY = "test-key-not-a-secret"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory, enrolled_gallery, weights_home):
+    data = tmp_path_factory.mktemp("api_data")
+    shutil.copytree(enrolled_gallery[0].folder, data / "gallery")
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "FACEDASH_DATA_DIR": str(data),
+           "FACEDASH_DEEPFACE_HOME": str(weights_home), "FACEDASH_API_KEY": KEY,
+           "FACEDASH_EMOTION_ENABLED": "true", "FACEDASH_EMOTION_PURPOSE": "safety"}
+    log = open(data / "server.log", "wb")
+    server = subprocess.Popen([sys.executable, "-m", "core", "serve", "--port", str(port)], cwd=REPO, env=env,
+                              stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            if requests.get(f"{base}/health", timeout=2).ok:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.5)
+        assert server.poll() is None, (data / "server.log").read_text()[-3000:]
+    else:
+        server.kill()
+        pytest.fail("API server did not start in 180 s:\n" + (data / "server.log").read_text()[-3000:])
+    yield base, data
+    server.terminate()
+    server.wait(30)
+
+
+def post(base, path, file, key=KEY, **params):
+    with open(file, "rb") as handle:
+        return requests.post(f"{base}{path}", files={"image": (file.name, handle)}, params=params,
+                             headers={"X-API-Key": key} if key else {}, timeout=300)
+
+
+def test_identify_over_http(api):
+    base, _ = api
+    response = post(base, "/v1/identify", photos("mindy_kaling", "val")[0])
+    assert response.status_code == 200, response.text
+    face = response.json()["faces"][0]
+    assert face["worker"] == "mindy_kaling" and len(face["box"]) == 4 and face["distance"] <= face["threshold"]
+
+
+def test_analyze_stores_known_faces(api):
+    base, data = api
+    response = post(base, "/v1/analyze", photos("elton_john", "val")[0], store="true")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["emotion_enabled"] is True and body["stored"] == 1
+    assert body["faces"][0]["emotion"]["label"] in body["faces"][0]["emotion"]["scores"]
+    from core.timeline import TimelineStore
+
+    rows = TimelineStore(str(data / "timeline")).read(worker="elton_john")
+    assert len(rows) == 1 and rows["source"].iloc[0] == "api"
+
+
+def test_api_key_required(api):
+    base, _ = api
+    assert post(base, "/v1/identify", photos("madonna", "val")[0], key=None).status_code == 401
+    assert post(base, "/v1/identify", photos("madonna", "val")[0], key="wrong").status_code == 401
+    assert requests.get(f"{base}/health", timeout=10).ok  # health stays open for load balancers
+
+
+def test_bad_upload_is_a_clear_4xx(api, tmp_path):
+    base, data = api
+    before = snapshot(data / "gallery")
+    (tmp_path / "notes.jpg").write_text("not an image " * 50)
+    response = post(base, "/v1/analyze", tmp_path / "notes.jpg")
+    assert response.status_code == 422
+    assert response.json() == {"error": "notes.jpg: not an image (unrecognised format); use JPEG, PNG, BMP, WebP or TIFF",
+                               "kind": "ImageError"}
+    assert snapshot(data / "gallery") == before
+
+
+def test_info_and_workers(api):
+    base, _ = api
+    info = requests.get(f"{base}/v1/info", headers={"X-API-Key": KEY}, timeout=60).json()
+    assert info["recognition_model"] == "Dlib" and "VGG-Face" in info["recognition_reason"]
+    workers = requests.get(f"{base}/v1/workers", headers={"X-API-Key": KEY}, timeout=60).json()
+    assert {w["worker_id"] for w in workers} == {"ben_afflek", "elton_john", "jerry_seinfeld", "madonna", "mindy_kaling"}
