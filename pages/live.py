@@ -1,0 +1,26 @@
+"""Live camera: the browser's camera analysed on the server; boxes with name (and emotion) come back in the video."""
+
+import streamlit as st
+
+from core.errors import FaceDashError
+from dashboard import resources, webrtc
+from dashboard.components.privacy import privacy_notice
+
+settings = resources.settings()
+st.title("Live camera")
+st.info(webrtc.live_notice(settings), icon=":material/videocam:")
+privacy_notice(settings, "live")
+
+try:
+    processor = webrtc.session_processor(settings, resources.store(settings))
+except FaceDashError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+
+left, right = st.columns([3, 2])
+with left:
+    webrtc.camera(processor, settings)
+    st.caption("Press START and allow the camera. Boxes: green = enrolled worker, red = unknown.")
+with right:
+    webrtc.recording_toggle(processor, settings)
+    webrtc.stats_panel(processor)
