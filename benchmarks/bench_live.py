@@ -40,24 +40,9 @@ ENROLL_FRAMES = (0, 18, 37, 55, 74)
 
 
 def read_video(path: Path) -> tuple[list[np.ndarray], float]:
-    import cv2
+    from core.video import read_frames
 
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise SystemExit(f"{path}: cannot open the video")
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    if not frames:
-        raise SystemExit(f"{path}: no frames")
-    if not (1 <= fps <= 120):  # the GRID mp4s report 1875 (broken timestamps); the clips are 25 frames/s
-        fps = 25.0
-    return frames, fps
+    return read_frames(path)
 
 
 def percentile(values, q) -> float | None:

@@ -101,11 +101,17 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+#: Ids starting with this are synthetic demo workers (core/demo.py); "Remove demo data" erases them.
+RESERVED_PREFIX = "demo-"
+
+
 def validate_worker_id(worker_id: str) -> str:
     if not isinstance(worker_id, str) or not WORKER_ID.match(worker_id):
         raise GalleryError(
             f"invalid worker id {worker_id!r}: use 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit"
         )
+    if worker_id.lower().startswith(RESERVED_PREFIX):
+        raise GalleryError(f"invalid worker id {worker_id!r}: ids starting with {RESERVED_PREFIX!r} are reserved for demo data")
     return worker_id
 
 

@@ -45,6 +45,27 @@ def open_video(path: Path):
     return capture, first
 
 
+def sane_fps(reported: float) -> float:
+    """The container's frame rate, or 25 when it is broken (the GRID clips report 1875 frames/s)."""
+    return reported if 0 < reported <= 240 else 25.0
+
+
+def read_frames(path: Path) -> tuple[list[np.ndarray], float]:
+    """All frames of a (short) video in memory, and its frame rate. For tests, benchmarks and the fake camera."""
+    import cv2
+
+    capture, frame = open_video(Path(path))
+    fps = sane_fps(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+    frames = []
+    while frame is not None:
+        frames.append(frame)
+        ok, frame = capture.read()
+        if not ok:
+            frame = None
+    capture.release()
+    return frames, fps
+
+
 def analyze_video(
     engine,
     path: Path,
@@ -59,9 +80,7 @@ def analyze_video(
     import cv2
 
     capture, first = open_video(path)
-    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    if not (0 < fps <= 240):  # broken container timestamps (e.g. 1875 fps) -> assume 25
-        fps = 25.0
+    fps = sane_fps(capture.get(cv2.CAP_PROP_FPS) or 0.0)
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     if max_seconds is not None and total and total / fps > max_seconds:
         capture.release()

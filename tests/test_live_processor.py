@@ -22,6 +22,7 @@ from core.annotate import KNOWN, UNKNOWN
 from core.engine import FaceEngine
 from core.gallery import Consent
 from core.timeline.store import TimelineStore
+from core.video import read_frames as core_read_frames
 from dashboard.live import STATUS_FILE_ENV, LiveProcessor, ObservationRecorder, ProcessAnalyzer, describe
 
 FPS = 25.0
@@ -30,15 +31,7 @@ ENROLL_FRAMES = (0, 18, 37, 55, 74)  # the gallery keeps those that are not near
 
 
 def read_frames(path) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    assert frames, f"no frames read from {path}"
+    frames, _ = core_read_frames(path)
     return frames
 
 

@@ -74,16 +74,10 @@ def enrolled_data_dir(shared_data, tmp_path_factory) -> Path:
     from core.config import load_settings
     from core.engine import FaceEngine
     from core.gallery import Consent
+    from core.video import read_frames
 
     data_dir = tmp_path_factory.mktemp("e2e-data")
-    capture = cv2.VideoCapture(str(shared_data / "video" / "bbaf2n.mp4"))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
+    frames, _ = read_frames(shared_data / "video" / "bbaf2n.mp4")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FACEDASH_DATA_DIR", str(data_dir))
         engine = FaceEngine(load_settings(data_dir=data_dir, detector="opencv", recognition_model="Dlib"),

@@ -1,0 +1,155 @@
+"""Workers page actions: enroll (quality gate + consent), rename, erase; thumbnails of the gate's verdicts.
+
+The page collects inputs and calls these functions; they hold the rules (consent required, reserved demo ids,
+size limits, audit lines) so they can be tested without a browser.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from core.config import Settings
+from core.demo import DEMO_PREFIX
+from core.errors import ConsentError, EnrollmentError, FaceDashError, GalleryError, ImageError
+from core.gallery import WORKER_ID, Consent
+from core.quality import PhotoVerdict
+
+log = logging.getLogger(__name__)
+
+CONSENT_TEMPLATE = (
+    "I agree that my face is recorded from these photos and used to recognise me on the site's cameras for "
+    "[purpose], until I withdraw consent or leave. I can ask for erasure at any time."
+)
+
+
+@dataclass
+class EnrollOutcome:
+    worker_id: str
+    ok: bool
+    message: str
+    verdicts: list[PhotoVerdict] = field(default_factory=list)
+    thumbnails: dict[str, bytes] = field(default_factory=dict)  # photo name -> small JPEG with the face box
+
+    @property
+    def accepted(self) -> int:
+        return sum(v.accepted for v in self.verdicts)
+
+
+def enroll_problems(worker_id: str, consent_text: str, given_by: str, recorded_by: str, n_photos: int) -> list[str]:
+    """What still prevents enrollment (the page disables the button while this is not empty)."""
+    problems = []
+    worker_id = (worker_id or "").strip()
+    if not worker_id:
+        problems.append("enter a worker id")
+    elif not WORKER_ID.match(worker_id):
+        problems.append(f"worker id {worker_id!r} is invalid: use 1-64 letters, digits, '_', '-' or '.', "
+                        "starting with a letter or digit")
+    elif worker_id.startswith(DEMO_PREFIX):
+        problems.append(f"worker ids starting with {DEMO_PREFIX!r} are reserved for the synthetic demo data")
+    if not (consent_text or "").strip():
+        problems.append("record the consent text (what the worker agreed to, and for what purpose)")
+    if not (given_by or "").strip():
+        problems.append("name who gave consent")
+    if not (recorded_by or "").strip():
+        problems.append("enter your name (who records this enrollment)")
+    if n_photos < 1:
+        problems.append("add at least one photo (upload or camera snapshot)")
+    return problems
+
+
+def thumbnail(data: bytes, name: str, verdict: PhotoVerdict | None, settings: Settings, size: int = 200) -> bytes | None:
+    """A small JPEG of the photo with the detected face boxed (green accepted, red rejected); None if unreadable."""
+    import cv2
+
+    from core.images import decode_image, encode_jpeg
+
+    try:
+        image = decode_image(data, name, settings.max_image_pixels)
+    except ImageError:
+        return None
+    if verdict is not None and verdict.face is not None:
+        b = verdict.face.box
+        colour = (80, 200, 60) if verdict.accepted else (40, 40, 230)
+        thickness = max(2, int(round(max(image.shape[:2]) / 150)))
+        cv2.rectangle(image, (b.x, b.y), (b.x + b.w, b.y + b.h), colour, thickness)
+    scale = size / max(image.shape[:2])
+    if scale < 1:
+        image = cv2.resize(image, (max(1, int(image.shape[1] * scale)), max(1, int(image.shape[0] * scale))),
+                           interpolation=cv2.INTER_AREA)
+    return encode_jpeg(image, 85)
+
+
+def enroll_worker(engine, settings: Settings, worker_id: str, name: str | None, photos: list[tuple[str, bytes]],
+                  consent_text: str, given_by: str, recorded_by: str) -> EnrollOutcome:
+    """Enroll (or add photos to) a worker. Never raises for user errors: the outcome carries the message.
+
+    Consent is required (refused otherwise, nothing written). Photos over the upload limit are rejected with a
+    verdict; the rest go through the engine's quality gate. One audit line per successful enrollment.
+    """
+    from core.privacy import audit
+
+    worker_id = (worker_id or "").strip()
+    problems = enroll_problems(worker_id, consent_text, given_by, recorded_by, len(photos))
+    if problems:
+        return EnrollOutcome(worker_id, False, "Not enrolled: " + "; ".join(problems) + ".")
+    limit = settings.max_upload_mb * 1_000_000
+    pre_rejected = [PhotoVerdict(n, False, f"file is {len(d) / 1e6:.1f} MB, over the {settings.max_upload_mb} MB limit")
+                    for n, d in photos if len(d) > limit]
+    usable = [(n, d) for n, d in photos if len(d) <= limit]
+    try:
+        consent = Consent(text=consent_text.strip(), given_by=given_by.strip(), recorded_by=recorded_by.strip())
+        if not usable:
+            raise EnrollmentError(f"no usable photo for worker {worker_id!r}", [])
+        report = engine.enroll(worker_id, usable, consent, name=(name or "").strip() or None)
+        verdicts = pre_rejected + list(report.verdicts)
+        accepted = len(report.accepted)
+        audit(settings, "enroll", recorded_by.strip(), subject=worker_id, photos_accepted=accepted,
+              photos_rejected=len(verdicts) - accepted, consent_given_by=given_by.strip(),
+              consent_text=consent_text.strip()[:500], recognition_model=engine.embedder.name)
+        message = (f"Enrolled {worker_id}: {accepted} photo(s) accepted, {len(verdicts) - accepted} rejected.")
+        ok = True
+    except EnrollmentError as exc:
+        verdicts, message, ok = pre_rejected + list(exc.verdicts), f"Not enrolled: {exc}", False
+    except (ConsentError, GalleryError, FaceDashError) as exc:
+        verdicts, message, ok = pre_rejected, f"Not enrolled: {exc}", False
+    data = dict(photos)
+    thumbs = {}
+    for verdict in verdicts:
+        if verdict.name in data:
+            thumb = thumbnail(data[verdict.name], verdict.name, verdict, settings)
+            if thumb is not None:
+                thumbs[verdict.name] = thumb
+    log.info("enrollment of %s: %s", worker_id, message)
+    return EnrollOutcome(worker_id, ok, message, verdicts, thumbs)
+
+
+def rename_worker(gallery, settings: Settings, worker_id: str, new_name: str, actor: str) -> str:
+    """Rename; returns a message. Raises FaceDashError (shown by the page) on bad input."""
+    from core.privacy import audit
+
+    if not (actor or "").strip():
+        raise FaceDashError("enter your name (who renames the worker) first")
+    gallery.rename(worker_id, new_name)
+    audit(settings, "rename", actor.strip(), subject=worker_id)
+    return f"Renamed {worker_id} to {new_name.strip()!r}."
+
+
+def erase(settings: Settings, worker_id: str, confirmation: str, actor: str) -> str:
+    """Erase a worker's gallery entry and timeline rows (core.privacy.erase_worker writes the audit line).
+
+    ``confirmation`` must repeat the worker id exactly; otherwise nothing happens (FaceDashError). Returns a message.
+    """
+    from core.privacy import erase_worker
+
+    if (confirmation or "").strip() != worker_id:
+        raise FaceDashError(f"type the worker id {worker_id!r} exactly to confirm the erasure")
+    if not (actor or "").strip():
+        raise FaceDashError("enter your name (who requests the erasure) first")
+    summary = erase_worker(settings, worker_id, actor.strip())
+    message = (f"Erased {worker_id}: gallery entry removed={summary['gallery_removed']}, {summary['rows_deleted']} "
+               "timeline row(s) deleted; audit line written.")
+    if summary.get("unreadable_files"):
+        message += (f" {len(summary['unreadable_files'])} unreadable timeline file(s) could not be checked: an "
+                    "administrator must inspect them (see the log).")
+    return message

@@ -1,0 +1,41 @@
+"""Analyze upload: a photo -> annotated image + faces table; a video -> annotated video + timeline chart."""
+
+import streamlit as st
+
+from dashboard import resources, uploads
+from dashboard.components.empty import NO_UPLOAD, empty_state
+from dashboard.components.privacy import privacy_notice
+
+settings = resources.settings()
+st.title("Analyze an upload")
+privacy_notice(settings, "upload")
+
+left, right = st.columns([3, 2])
+with right:
+    save = st.checkbox("Save results to the timeline", key="upload_save",
+                       help="Stores one observation per face (source 'upload'; no image) so it appears on History.")
+    every_n = st.slider("Video: analyse every n-th frame", 1, 30, 5, key="upload_every_n",
+                        help="Other frames are annotated with the latest result. Lower is slower but finer.")
+    st.caption(f"Limits: {settings.max_upload_mb} MB per file, videos up to {settings.max_video_seconds:.0f} s, "
+               f"images up to {settings.max_image_pixels / 1e6:.0f} megapixels.")
+with left:
+    uploaded = st.file_uploader("Photo or video", type=uploads.UPLOAD_TYPES, key="upload_file",
+                                max_upload_size=settings.max_upload_mb)
+
+if uploaded is None:
+    empty_state(NO_UPLOAD.format(emotion=" and their emotion" if settings.emotion_active else ""))
+    st.stop()
+
+engine = resources.engine(settings)
+result = uploads.analyze_upload(engine, uploaded, every_n)
+if result is None:
+    st.stop()
+
+if save:
+    written = uploads.save_result(resources.store(settings), result)
+    if written is not None:
+        resources.clear_data_caches()
+        st.toast(f"Saved {written} observation(s) to the timeline", icon=":material/save:")
+    st.caption("These results are saved to the timeline (source 'upload').")
+
+uploads.render_result(result)

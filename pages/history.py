@@ -1,0 +1,33 @@
+"""History: emotion (or, with emotion analysis off, presence) timelines per worker and for the team."""
+
+import streamlit as st
+
+from dashboard import history, resources
+from dashboard.components.empty import NO_OBSERVATIONS, empty_state
+from dashboard.components.privacy import privacy_notice
+
+settings = resources.settings()
+st.title("History")
+resources.flash()
+privacy_notice(settings, "history")
+
+version = resources.data_version(settings)
+stats = resources.q_stats(settings.timeline_uri, version, settings)
+workers = resources.q_workers(settings.timeline_uri, version, settings)
+if stats["rows"] == 0 or not workers:
+    if stats["rows"]:
+        st.info(f"The store holds {stats['rows']} observation(s), all of unknown faces: nothing to chart per worker.")
+    empty_state(NO_OBSERVATIONS)
+    history.demo_buttons(settings, "history_demo")
+    st.stop()
+
+for problem in stats.get("corrupt_files") or []:
+    st.warning(f"Skipped an unreadable timeline file: {problem}", icon=":material/warning:")
+selection = history.pickers(settings, stats, workers, history.display_names(settings))
+history.render(settings, selection, version)
+st.download_button("Export CSV", history.export_csv(settings, selection, version), icon=":material/download:",
+                   file_name=f"facedash-{selection.scope_label.lower().replace(' ', '_')}-{selection.first_day}-"
+                             f"{selection.last_day}.csv", mime="text/csv", on_click="ignore", key="hist_export")
+if any(w.startswith("demo-") for w in workers):
+    st.caption("Includes synthetic demo data (workers demo-*, source 'demo').")
+    history.demo_buttons(settings, "history_demo")

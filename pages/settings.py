@@ -1,0 +1,51 @@
+"""Settings and privacy: backends in use and why, thresholds, retention, emotion purpose, demo data."""
+
+import streamlit as st
+
+from dashboard import admin, resources
+from dashboard.components.tables import backends_table
+from dashboard.history import demo_buttons
+from dashboard.settings import env_overridden
+
+settings = resources.settings()
+st.title("Settings and privacy")
+resources.flash()
+actor = st.text_input("Your name (recorded in the audit log)", key="actor")
+
+st.subheader("Backends in use")
+report = resources.engine(settings).backend_report().as_dict()
+st.dataframe(backends_table(report), hide_index=True)
+
+with st.form("privacy_form", border=True):
+    st.subheader("Privacy")
+    retention = st.number_input("Keep observations for (days)", 1, 3650, settings.retention_days, key="set_retention")
+    enabled = st.toggle("Enable emotion analysis", settings.emotion_enabled, key="set_emotion")
+    purposes = [None, *admin.PURPOSES]
+    purpose = st.radio("Declared purpose", purposes, horizontal=True, key="set_purpose",
+                       index=purposes.index(settings.emotion_purpose), format_func=lambda p: p or "none")
+    text = st.text_area("Purpose description", settings.emotion_purpose_text, key="set_purpose_text",
+                        placeholder="e.g. detect signs of fatigue of crane operators so a supervisor can offer a break")
+    st.markdown(admin.AI_ACT_NOTE)
+    if st.form_submit_button("Save privacy settings", type="primary"):
+        resources.run_action(lambda: admin.save_privacy(settings, actor, retention, enabled, purpose, text),
+                             reload=True)
+for field in ("retention_days", "emotion_enabled", "emotion_purpose", "emotion_purpose_text", "identity_threshold"):
+    if env_overridden(field):
+        st.warning(f"{env_overridden(field)} is set in the environment (or secrets): it wins over saved values.")
+
+with st.form("recognition_form", border=True):
+    st.subheader("Recognition threshold")
+    st.caption(f"In use: {report['identity_threshold']:.4f} ({report['metric']} distance), from "
+               f"{report['threshold_source']}. Lower is stricter: fewer strangers accepted, more workers missed.")
+    override = st.checkbox("Override the threshold", settings.identity_threshold is not None, key="set_override")
+    value = st.number_input("Threshold", 0.0001, 10.0, float(report["identity_threshold"]), 0.005, format="%.4f",
+                            key="set_threshold")
+    if st.form_submit_button("Save threshold"):
+        resources.run_action(lambda: admin.save_recognition(settings, actor, value if override else None), reload=True)
+
+st.subheader("Data")
+c1, c2 = st.columns([1, 3])
+if c1.button("Run retention now", key="run_retention"):
+    resources.run_action(lambda: admin.run_retention_now(settings, actor))
+c2.caption(f"Deletes observations older than {settings.retention_days} days (also done once at start-up).")
+demo_buttons(settings, "settings_demo")

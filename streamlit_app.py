@@ -1,0 +1,34 @@
+"""FaceDash: workplace face recognition (and, only for a declared medical/safety purpose, emotion) dashboard.
+
+Run: ``streamlit run streamlit_app.py``. This file is the router: it applies st.secrets, checks the settings,
+runs the retention rule once per process and hands over to the selected page (st.navigation).
+"""
+
+import streamlit as st
+
+from core.errors import FaceDashError
+from dashboard import navigation, resources
+from dashboard.settings import current_settings
+
+st.set_page_config(page_title="FaceDash", page_icon=":material/face:", layout="wide")
+
+try:
+    settings = current_settings()  # (pages use resources.settings(), which also checks they run under this router)
+    resources.startup(settings)
+except FaceDashError as exc:  # a bad FACEDASH_* value or secret, or an unusable store: say which, stop
+
+    def cannot_start(message: str = str(exc)) -> None:
+        st.title("FaceDash cannot start")
+        st.error(f"The app cannot start: {message}", icon=":material/error:")
+        st.caption("Fix the FACEDASH_* environment variable, .streamlit/secrets.toml or data/settings.json named "
+                   "above, then reload the page.")
+
+    # st.navigation must still run: without it Streamlit would fall back to running pages/ files directly
+    st.navigation([st.Page(cannot_start, title="Configuration error", icon=":material/error:")]).run()
+    st.stop()
+
+page = st.navigation(navigation.pages())
+with st.sidebar:
+    state = "on (" + str(settings.emotion_purpose) + ")" if settings.emotion_active else "off"
+    st.caption(f"Emotion analysis: **{state}** · retention {settings.retention_days} days")
+page.run()
