@@ -11,3 +11,9 @@
 
 Pages in ``pages/`` are thin: layout and wiring only.
 """
+
+# Native-library load order: importing aiortc's libsrtp binding (pylibsrtp) AFTER TensorFlow segfaults the process
+# (checked: `import tensorflow, pylibsrtp` -> SIGSEGV; the other order works). The live page imports aiortc and the
+# other pages load TensorFlow, in any order a user clicks, so the binding is loaded first, before any model.
+import pylibsrtp  # noqa: E402,F401  (side effect: load order)
+

@@ -25,7 +25,7 @@ if [ ! -f "$stamp" ]; then
   if [ $dev = 1 ]; then
     "$VENV/bin/python" -m pip install -q -r requirements-dev.txt 2>&1 | grep -v "^WARNING: Location" || true
   fi
-  "$VENV/bin/python" -c "import tensorflow, deepface, streamlit, streamlit_webrtc, pandas, pyarrow, fer" \
+  "$VENV/bin/python" -c "import streamlit_webrtc, aiortc, tensorflow, deepface, streamlit, pandas, pyarrow, fer" \
     || { echo "setup: installation incomplete (see pip output above)" >&2; exit 1; }
   rm -f "$VENV"/.installed-*
   touch "$stamp"

@@ -10,6 +10,10 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+# aiortc's libsrtp binding must load before TensorFlow, or the process segfaults (see dashboard/__init__.py);
+# this one pytest process runs engine tests (TensorFlow) and live-page tests (aiortc) in any order.
+import pylibsrtp  # noqa: E402,F401
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 FACES = SHARED_DATA / "faces" / "5-celebrity-faces"
