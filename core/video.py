@@ -122,26 +122,59 @@ def analyze_video(
     return VideoResult(index, analysed, fps, rows, observations, out_path)
 
 
-def web_playable(path: Path) -> Path:
-    """Re-encode to H.264 with ffmpeg when available (browsers cannot play mp4v); returns the playable file."""
+def _h264_with_ffmpeg(path: Path) -> Path | None:
     import shutil
     import subprocess
 
     ffmpeg = shutil.which("ffmpeg")
     if not ffmpeg:
-        try:
-            import imageio_ffmpeg  # type: ignore
-
-            ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
-        except Exception:
-            return path
+        return None
     target = path.with_name(path.stem + ".h264.mp4")
     result = subprocess.run(
         [ffmpeg, "-y", "-loglevel", "error", "-i", str(path), "-c:v", "libx264", "-pix_fmt", "yuv420p",
          "-movflags", "+faststart", str(target)], capture_output=True)
     if result.returncode != 0 or not target.exists():
         log.warning("ffmpeg could not re-encode %s: %s", path, result.stderr.decode(errors="replace")[-300:])
-        return path
+        return None
     return target
 
 
+def _vp8_with_opencv(path: Path) -> Path | None:
+    import cv2
+
+    target = path.with_suffix(".webm")
+    capture = cv2.VideoCapture(str(path))
+    fps = sane_fps(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+    writer = None
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            if writer is None:
+                h, w = frame.shape[:2]
+                writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"VP80"), fps, (w, h))
+                if not writer.isOpened():
+                    return None
+            writer.write(frame)
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+    return target if target.exists() and target.stat().st_size > 0 else None
+
+
+def web_playable(path: Path) -> tuple[Path, str, bool]:
+    """A copy browsers can play (OpenCV writes mp4v, which they cannot): (file, mime type, playable).
+
+    H.264 through ffmpeg when it is installed (packages.txt installs it on Community Cloud), else VP8/WebM written
+    by OpenCV, else the original file (download only).
+    """
+    path = Path(path)
+    h264 = _h264_with_ffmpeg(path)
+    if h264 is not None:
+        return h264, "video/mp4", True
+    webm = _vp8_with_opencv(path)
+    if webm is not None:
+        return webm, "video/webm", True
+    return path, "video/mp4", False

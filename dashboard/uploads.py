@@ -89,43 +89,9 @@ def analyze_photo(engine, name: str, data: bytes) -> UploadResult:
                         annotated_rgb=annotated, notes=notes)
 
 
-def browser_playable(path: Path) -> tuple[Path, str, bool]:
-    """(file, mime type, playable): H.264 via core.video.web_playable (ffmpeg), else VP8/WebM re-encoded with
-    OpenCV (no ffmpeg needed), else the original mp4v file (download only)."""
-    import cv2
-
-    from core.video import web_playable
-
-    h264 = web_playable(path)
-    if h264 != path:
-        return h264, "video/mp4", True
-    target = path.with_suffix(".webm")
-    capture = cv2.VideoCapture(str(path))
-    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    writer = None
-    try:
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            if writer is None:
-                h, w = frame.shape[:2]
-                writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"VP80"), fps, (w, h))
-                if not writer.isOpened():
-                    return path, "video/mp4", False
-            writer.write(frame)
-    finally:
-        capture.release()
-        if writer is not None:
-            writer.release()
-    if target.exists() and target.stat().st_size > 0:
-        return target, "video/webm", True
-    return path, "video/mp4", False
-
-
 def analyze_video_upload(engine, name: str, data: bytes, every_n: int = 5, progress=None) -> UploadResult:
     """Write the upload to a temporary file, analyse every n-th frame, produce a browser-playable annotated copy."""
-    from core.video import analyze_video
+    from core.video import analyze_video, web_playable
 
     workdir = Path(tempfile.mkdtemp(prefix="facedash-upload-"))
     try:
@@ -140,7 +106,7 @@ def analyze_video_upload(engine, name: str, data: bytes, every_n: int = 5, progr
         notes = []
         playable_path, mime, playable = (out, "video/mp4", False)
         if result.output is not None and Path(result.output).exists():
-            playable_path, mime, playable = browser_playable(Path(result.output))
+            playable_path, mime, playable = web_playable(Path(result.output))
         if not playable:
             notes.append("no browser-playable encoder (ffmpeg) is available here: download the annotated video to "
                          "watch it")
