@@ -168,7 +168,8 @@ class OwnEmotion:
         if not model_path.is_file():
             raise WeightsMissingError(
                 f"emotion backend 'own' needs {model_path}, which is not there; train it with "
-                "`python -m core train-emotion` (see docs/emotion-model.md) or set FACEDASH_EMOTION_BACKEND=fer"
+                "`python -m core.training.train` then `python -m core.training.export` (see docs/emotion-model.md) or set "
+                "FACEDASH_EMOTION_BACKEND=fer"
             )
         self._classify = _TFLiteClassifier(model_path)
         self.size = self._classify.size

@@ -84,26 +84,16 @@ def subset_indices(n: int, subset: int, seed: int = 0) -> np.ndarray:
 
 def load_fer2013(path: Path | None = None, split: str = "PrivateTest", subset: int = 0, seed: int = 0
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """FER-2013 faces of one split: pixels (N, 48, 48) uint8 and labels (N,) int in :data:`EMOTIONS` order."""
-    path = Path(path) if path else fer2013_path()
-    if not path.is_file():
-        raise FaceDashError(f"{path}: FER-2013 not found (expected an npz with keys pixels, label, split)")
-    with np.load(path, allow_pickle=False) as data:
-        missing = {"pixels", "label", "split"} - set(data.files)
-        if missing:
-            raise FaceDashError(f"{path}: missing key(s) {', '.join(sorted(missing))}; found {', '.join(data.files)}")
-        splits = data["split"].astype(str)
-        mask = splits == split
-        if not mask.any():
-            raise FaceDashError(f"{path}: no faces in split {split!r}; splits present: {', '.join(np.unique(splits))}")
-        pixels = data["pixels"][mask]
-        labels = data["label"][mask].astype(np.int64)
-    if pixels.ndim != 3 or pixels.dtype != np.uint8:
-        raise FaceDashError(f"{path}: pixels should be (N, 48, 48) uint8, got {pixels.shape} {pixels.dtype}")
-    if labels.min() < 0 or labels.max() >= len(EMOTIONS):
-        raise FaceDashError(f"{path}: labels outside 0..{len(EMOTIONS) - 1}")
-    keep = subset_indices(len(labels), subset, seed)
-    return pixels[keep], labels[keep]
+    """FER-2013 faces of one split: pixels (N, 48, 48) uint8 and labels (N,) int in :data:`EMOTIONS` order.
+
+    Reading and checking the file is :func:`core.training.data.load_split`'s job (one loader for training and
+    evaluation); ``subset`` here is a plain random sample, so evaluation subsets keep the split's class mix.
+    """
+    from core.training.data import load_split
+
+    data = load_split(split, Path(path) if path else fer2013_path())
+    keep = subset_indices(len(data.y), subset, seed)
+    return data.x[keep], data.y[keep]
 
 
 def gray_to_bgr(pixels: np.ndarray) -> list[np.ndarray]:

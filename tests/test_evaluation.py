@@ -64,11 +64,11 @@ def test_subset_is_deterministic_and_without_repeats(shared_data):
 
 def test_unknown_split_names_the_splits_present(shared_data):
     with pytest.raises(FaceDashError, match="PrivateTest"):
-        ev.load_fer2013(shared_data / "fer2013" / "fer2013.npz", "Test")
+        ev.load_fer2013(shared_data / "fer2013" / "fer2013.npz", "Validation")
 
 
 def test_missing_dataset_is_a_clear_error(tmp_path):
-    with pytest.raises(FaceDashError, match="FER-2013 not found"):
+    with pytest.raises(FaceDashError, match="FER-2013 file not found"):
         ev.load_fer2013(tmp_path / "nope.npz")
 
 
