@@ -71,3 +71,15 @@ def test_saved_overrides_apply_below_environment(monkeypatch, tmp_path):
     with pytest.raises(ConfigError):
         save_overrides({"retention_days": -5})
     assert load_settings().retention_days == 30  # a refused change wrote nothing
+
+
+def test_configuration_doc_lists_every_setting():
+    """docs/configuration.md is generated from Settings; regenerate with scripts/gen_config_doc.py."""
+    import importlib.util
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("gen_config_doc", repo / "scripts" / "gen_config_doc.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert (repo / "docs" / "configuration.md").read_text() == module.render()
