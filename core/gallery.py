@@ -119,6 +119,9 @@ class Gallery:
     def __init__(self, folder: str | Path, lock_timeout: float = 30.0):
         self.folder = Path(folder)
         self.lock_timeout = lock_timeout
+        # identify() runs on every analysed frame: keep the last embeddings read per model, keyed by the file's
+        # identity (inode, size, mtime), which every atomic rewrite changes - also one made by another process
+        self._embeddings_cache: dict[str, tuple[tuple[int, int, int], tuple]] = {}
 
     # ---------------------------------------------------------------- files
     @property
@@ -162,11 +165,21 @@ class Gallery:
 
     def _read_embeddings(self, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         path = self._embeddings_path(model)
-        if not path.exists():
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
             return np.array([], dtype=object), np.array([], dtype=object), np.zeros((0, 0), np.float32)
+        key = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        cached = self._embeddings_cache.get(model)
+        if cached is not None and cached[0] == key:
+            return cached[1]
         try:
             with np.load(path, allow_pickle=False) as data:
-                return data["worker_ids"].astype(object), data["photos"].astype(object), data["vectors"]
+                arrays = (data["worker_ids"].astype(object), data["photos"].astype(object), data["vectors"])
+            for array in arrays:
+                array.flags.writeable = False  # shared between callers through the cache
+            self._embeddings_cache[model] = (key, arrays)
+            return arrays
         except Exception as exc:
             raise GalleryError(f"embeddings file {path} is unreadable ({exc}); re-embed with `python -m core reembed`") from None
 

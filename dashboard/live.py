@@ -209,6 +209,9 @@ class ObservationRecorder:
         if interval_s <= 0:
             raise ValueError(f"observation interval must be > 0 seconds, got {interval_s!r}")
         self._lock = threading.Lock()
+        # held for a whole offer() (choose + append): pausing waits for a write in flight, so once
+        # set_recording(False) returns nothing more is stored
+        self._write_lock = threading.Lock()
         self.sink = sink
         self.interval_s = float(interval_s)
         self._recording = recording
@@ -223,7 +226,7 @@ class ObservationRecorder:
         return self._recording and self.sink is not None
 
     def set_recording(self, on: bool) -> None:
-        with self._lock:
+        with self._write_lock, self._lock:
             self._recording = bool(on)
 
     def configure(self, sink: Any | None = None, interval_s: float | None = None) -> None:
@@ -256,22 +259,23 @@ class ObservationRecorder:
 
     def offer(self, observations: list[Observation]) -> int:
         """Store what is due; returns rows written. A store failure is logged and counted, never raised."""
-        rows = self.due(observations)
-        if not rows:
-            return 0
-        try:
-            append = self.sink.append if hasattr(self.sink, "append") else self.sink
-            append(rows)
-        except Exception as exc:  # the live view must keep running when the store is unreachable
+        with self._write_lock:
+            rows = self.due(observations)
+            if not rows:
+                return 0
+            try:
+                append = self.sink.append if hasattr(self.sink, "append") else self.sink
+                append(rows)
+            except Exception as exc:  # the live view must keep running when the store is unreachable
+                with self._lock:
+                    self.errors += 1
+                    self.last_error = f"timeline store: {exc}"
+                log.warning("live: could not store %d observation(s): %s", len(rows), exc)
+                return 0
             with self._lock:
-                self.errors += 1
-                self.last_error = f"timeline store: {exc}"
-            log.warning("live: could not store %d observation(s): %s", len(rows), exc)
-            return 0
-        with self._lock:
-            self.rows_written += len(rows)
-            self.last_write = max(o.time for o in rows)
-        return len(rows)
+                self.rows_written += len(rows)
+                self.last_write = max(o.time for o in rows)
+            return len(rows)
 
     def flush(self) -> None:
         flush = getattr(self.sink, "flush", None)
