@@ -167,7 +167,7 @@ class Gallery:
         path = self._embeddings_path(model)
         try:
             stat = path.stat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # not written yet (or the gallery path is unusable)
             return np.array([], dtype=object), np.array([], dtype=object), np.zeros((0, 0), np.float32)
         key = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         cached = self._embeddings_cache.get(model)
