@@ -121,8 +121,6 @@ def choose_threshold(genuine: np.ndarray, impostor: np.ndarray, target_far: floa
         "eer_threshold": eer_row["threshold"],
         "genuine_pairs": int(genuine.size),
         "impostor_pairs": int(impostor.size),
-        "genuine": [round(float(x), 5) for x in np.sort(genuine)],
-        "impostor": [round(float(x), 5) for x in np.sort(impostor)],
     }
 
 
@@ -142,6 +140,9 @@ def calibrate_vectors(vectors: np.ndarray, labels: list[str], metric: str, targe
     genuine, impostor = nearest_neighbour_distances(vectors, labels, metric)
     result = choose_threshold(genuine, impostor, target_far)
     result["criterion"] = "1:N nearest neighbour, leave-one-out"
+    # the distances the threshold was chosen from (kept in calibration.json for review; pairwise ones are not)
+    result["genuine"] = [round(float(x), 5) for x in np.sort(genuine)]
+    result["impostor"] = [round(float(x), 5) for x in np.sort(impostor)]
     pair_genuine, pair_impostor = pair_distances(vectors, labels, metric)
     pairwise = choose_threshold(pair_genuine, pair_impostor, target_far)
     result["pairwise"] = {"auc": roc_auc(pair_genuine, pair_impostor), "eer": pairwise["eer"],

@@ -118,7 +118,7 @@ def cmd_enroll(args) -> int:
     return 0
 
 
-def _analyze_images(args, engine, paths, with_emotion_note=False):
+def _analyze_images(args, engine, paths):
     from core.images import load_image
 
     names = engine.gallery.display_names()

@@ -55,7 +55,6 @@ def test_held_out_person_is_unknown_at_calibrated_threshold(engine, tmp_path):
     """Enroll four people; calibrate on their train photos; the fifth person's photos must come out unknown."""
     held_out = "mindy_kaling"
     gallery = Gallery(tmp_path / "g4")
-    vectors, labels = [], []
     for person in PEOPLE:
         if person == held_out:
             continue

@@ -41,7 +41,7 @@ def feed(processor: LiveProcessor, frames, seconds: float, fps: float = FPS):
     period = 1.0 / fps
     start = time.perf_counter()
     i = 0
-    while (now := time.perf_counter()) - start < seconds:
+    while time.perf_counter() - start < seconds:
         frame = av.VideoFrame.from_ndarray(frames[i % len(frames)], format="bgr24")
         busy = processor.busy
         t0 = time.perf_counter()

@@ -15,7 +15,6 @@ import argparse
 import json
 import logging
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import numpy as np
 
 from core.training.data import (IMAGE_SIZE, NUM_CLASSES, flip_horizontal, load_split, to_float)
 from core.training.model import with_input_blur
-from core.training.train import (BEST, DEFAULT_CHECKPOINT_DIR, LAST, MODELS_DIR, Recipe, _atomic_write,
+from core.training.train import (DEFAULT_CHECKPOINT_DIR, LAST, MODELS_DIR, _atomic_write,
                                  load_best_model, read_state)
 from core.types import EMOTIONS
 

@@ -14,7 +14,7 @@ Input: float32 (B, 48, 48, 1) in [0, 1]. Output: 7 softmax probabilities in :dat
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from core.training.data import IMAGE_SIZE, NUM_CLASSES
 
