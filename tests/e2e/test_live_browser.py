@@ -123,33 +123,56 @@ def test_live_page_recognises_the_enrolled_person(live_app, chromium_page, enrol
     assert (gaps >= 1.0 - 1e-6).all(), list(gaps)
 
 
-PAGES = {  # sidebar link -> a heading or text the page shows once rendered
-    "Analyze upload": "Analyze an upload",
-    "Workers": "Workers",
-    "History": "History",
-    "Model evaluation": "Model evaluation",
-    "Settings and privacy": "Settings and privacy",
+PAGES = {  # sidebar link -> (url path, a heading the page shows once rendered)
+    "Analyze upload": ("analyze", "Analyze an upload"),
+    "Workers": ("workers", "Workers"),
+    "History": ("history", "History"),
+    "Model evaluation": ("evaluation", "Model evaluation"),
+    "Settings and privacy": ("settings", "Settings and privacy"),
 }
+SCRIPT_STATE = "() => document.querySelector('[data-test-script-state]')?.getAttribute('data-test-script-state')"
+
+
+def wait_until_idle(page, timeout_ms: int = 180_000) -> None:
+    """The page's script run has finished (spinners such as the first model load are gone)."""
+    page.wait_for_function(f"() => ({SCRIPT_STATE})() === 'notRunning'", timeout=timeout_ms)
+
+
+def describe_page(page, app) -> str:
+    """What the browser shows right now (for a failure message): URL, script state, headings, app log tail."""
+    headings = page.locator("h1").all_inner_texts()
+    return (f"url {page.url}, script state {page.evaluate(SCRIPT_STATE)}, h1 {headings}\n"
+            f"app log:\n{app.log_tail(3000)}")
 
 
 def test_every_page_renders_in_the_browser(live_app, chromium_page, enrolled_person):
-    """Walk every page through the router's sidebar, as a manager would; screenshots go to test-output/pages/."""
+    """Walk every page through the router's sidebar, as a manager would; screenshots go to test-output/pages/.
+
+    Each link is clicked once the current page has settled (camera widget mounted, script run finished), as a
+    person does. A clean CI run once saw the first click, made while the Live page was still loading, never reach
+    the Analyze page; if a click does not land, the failure says what the browser showed and keeps a screenshot.
+    """
     page = chromium_page
-    page.goto(live_app.url + "/")
-    page.get_by_text("Emotion analysis:").wait_for(timeout=120_000)
     out = OUTPUT / "pages"
     out.mkdir(parents=True, exist_ok=True)
-    for link, heading in PAGES.items():
+    page.goto(live_app.url + "/")
+    page.get_by_text("Emotion analysis:").wait_for(timeout=120_000)
+    page.frame_locator(IFRAME).get_by_role("button", name="Start").wait_for(timeout=120_000)  # camera widget mounted
+    wait_until_idle(page)
+    for link, (path, heading) in PAGES.items():
         page.get_by_role("link", name=link).click()
-        page.get_by_role("heading", name=heading).first.wait_for(timeout=120_000)
-        # spinners (e.g. the first model load) gone, then let charts and tables settle
-        page.wait_for_function(
-            "() => document.querySelector('[data-test-script-state]')?.getAttribute('data-test-script-state') "
-            "=== 'notRunning'", timeout=180_000)
-        page.wait_for_timeout(1500)
+        try:
+            page.wait_for_url(f"**/{path}", timeout=60_000)
+            page.get_by_role("heading", name=heading).first.wait_for(timeout=120_000)
+            wait_until_idle(page)
+        except Exception as exc:
+            page.screenshot(path=str(out / f"failed-{path}.png"), full_page=True)
+            raise AssertionError(f"{link!r} did not render ({exc.__class__.__name__}); the browser shows "
+                                 f"{describe_page(page, live_app)}") from exc
+        page.wait_for_timeout(1500)  # let charts and tables settle
         exceptions = page.locator('[data-testid="stException"]')
         assert exceptions.count() == 0, f"{link}: {exceptions.first.inner_text()[:500]}"
-        page.screenshot(path=str(out / f"{link.split()[0].lower()}.png"), full_page=True)
+        page.screenshot(path=str(out / f"{path}.png"), full_page=True)
     # the enrolled worker is listed on the Workers page
     page.get_by_role("link", name="Workers").click()
     page.get_by_text(enrolled_person[1]).first.wait_for(state="attached", timeout=60_000)  # a grid cell (canvas table)
