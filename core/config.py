@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     identity_threshold: float | None = Field(
         None, gt=0, description="Override of the identity threshold; else the gallery's calibrated value, else DeepFace's."
     )
+    identity_vote_window: int = Field(
+        5, ge=1, le=50, description="Video and live camera: a face is named by a vote over its last this many analysed "
+        "frames (1 = decide on each frame alone)."
+    )
+    identity_vote_min: int = Field(
+        3, ge=1, le=50, description="Votes a worker needs within the window before a video or live face is named "
+        "(until then it shows as unknown and nothing is stored for a worker)."
+    )
 
     # --- detection quality ------------------------------------------------------------------------
     detector_min_confidence: float = Field(
@@ -104,6 +112,15 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return json.loads(value) if value.strip() else []
         return value
+
+    @model_validator(mode="after")
+    def _vote_fits_window(self) -> "Settings":
+        if self.identity_vote_min > self.identity_vote_window:
+            raise ValueError(
+                f"identity_vote_min ({self.identity_vote_min}) cannot exceed identity_vote_window "
+                f"({self.identity_vote_window})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _purpose_required(self) -> "Settings":

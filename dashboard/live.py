@@ -45,6 +45,7 @@ import numpy as np
 
 from core.annotate import annotate, label_for
 from core.errors import FaceDashError
+from core.tracking import IdentityVoter
 from core.types import Observation, utcnow
 
 log = logging.getLogger(__name__)
@@ -506,6 +507,7 @@ class LiveProcessor:
         self._worker_done = threading.Event()  # set when the worker thread has left its loop
         self._status_at = float("-inf")
         self._last_frame_at = time.perf_counter()
+        self._voter: IdentityVoter | None = None  # used by the worker thread only (see _voter_for)
 
     # ------------------------------------------------------------------ the callback side (fast path)
     def recv(self, frame):
@@ -601,8 +603,11 @@ class LiveProcessor:
         self._refresh_names(time.perf_counter())
         self._busy.set()
         t0 = time.perf_counter()
+        engine = self.engine
         try:
-            observations = self.engine.analyze(item.image, source=self.source, when=item.captured_wall)
+            observations = engine.analyze(item.image, source=self.source, when=item.captured_wall)
+            # one lucky frame must not name (or store) a stranger as a worker: vote over each face's recent frames
+            observations = self._voter_for(engine).update(observations, item.captured_at)
         except Exception as exc:
             self._note_error(f"analysis: {exc}")
             log.warning("live: analysis failed: %s", exc, exc_info=self._analysis_errors == 1)
@@ -631,6 +636,16 @@ class LiveProcessor:
         self.recorder.offer(observations)
         self.write_status()
         return result
+
+    def _voter_for(self, engine) -> IdentityVoter:
+        """The identity voter for the engine's settings (rebuilt, forgetting its tracks, when they change)."""
+        settings = getattr(engine, "settings", None)
+        window = getattr(settings, "identity_vote_window", 5)
+        min_votes = getattr(settings, "identity_vote_min", 3)
+        voter = self._voter
+        if voter is None or (voter.window, voter.min_votes) != (window, min_votes):
+            voter = self._voter = IdentityVoter(window=window, min_votes=min_votes)
+        return voter
 
     def _note_error(self, message: str) -> None:
         with self._lock:

@@ -93,10 +93,9 @@ def test_analyze_video_writes_annotated_video_and_rows(cli_env, capsys, tmp_path
     result = json.loads(out)
     assert result["frames"] > 30 and result["analysed_frames"] == -(-result["frames"] // 5)
     assert len(result["rows"]) >= result["analysed_frames"] * 0.8  # a talking head: a face in nearly every frame
-    # nobody in the video is enrolled: most frames must say unknown. Not all: Dlib on low-resolution video frames
-    # puts this stranger within 0.055 of an enrolled photo in a few frames (a known limit, see docs/identity.md)
-    unknown = sum(r["worker"] is None for r in result["rows"])
-    assert unknown >= 0.7 * len(result["rows"]), [(r["worker"], r["distance"]) for r in result["rows"]]
+    # nobody in the video is enrolled: every row says unknown. Single low-resolution frames put this stranger within
+    # 0.055 of an enrolled photo twice; the vote over each face's recent frames (core/tracking.py) keeps him unknown
+    assert all(r["worker"] is None for r in result["rows"]), [(r["worker"], r["distance"]) for r in result["rows"]]
     assert out_file.stat().st_size > 10_000 and Path(result["rows_file"]).exists()
     import cv2
 

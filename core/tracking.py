@@ -1,0 +1,120 @@
+"""Identity over time: follow each face from frame to frame and name it by a vote over its recent frames.
+
+A single-frame 1:N decision is noisy on low-resolution video: a stranger's face came within the Dlib threshold of
+an enrolled worker in 2 of 15 analysed frames of a 360x288 clip (docs/identity.md). Live and video analysis see
+the same face many times a second, so a stream decides who a face is from its last ``window`` frames: a worker is
+named once at least ``min_votes`` of them agree and no other answer ("unknown" included) has as many votes.
+Until then the face is shown as unknown, and nothing is stored for a worker, so one lucky frame never writes a
+row to the wrong person's timeline.
+
+Faces are associated across frames by box overlap (greedy, highest IoU first), the usual tracking-by-detection
+step; a track that is not seen for ``max_gap_s`` seconds is dropped, so a person who walks away and comes back
+starts a new vote. Single photos are never smoothed (``window=1`` turns smoothing off for streams too).
+
+Pure Python over :class:`core.types.Observation` values: no models, no Streamlit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+from core.types import Box, Observation
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes (0 when they do not overlap)."""
+    x1, y1 = max(a.x, b.x), max(a.y, b.y)
+    x2, y2 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
+    inter = max(0, x2 - x1) * max(0, y2 - y1)
+    union = a.w * a.h + b.w * b.h - inter
+    return inter / union if union > 0 else 0.0
+
+
+@dataclass
+class Track:
+    """One face followed over frames: its last box and the raw per-frame answers (worker id or None)."""
+
+    track_id: int
+    box: Box
+    last_seen: float
+    votes: deque = field(default_factory=deque)
+
+    def decide(self, min_votes: int) -> str | None:
+        """The worker named by the vote, or None (unknown / not yet decided)."""
+        counts = Counter(self.votes)
+        if not counts:
+            return None
+        (best, n), *rest = counts.most_common()
+        if best is None or n < min_votes:
+            return None
+        if rest and rest[0][1] == n:  # a tie is not a decision
+            return None
+        return best
+
+
+class IdentityVoter:
+    """Smooths the identities of a stream of frames. Not thread-safe: one voter per stream, fed in order."""
+
+    def __init__(self, window: int = 5, min_votes: int = 3, min_iou: float = 0.3, max_gap_s: float = 1.5) -> None:
+        if window < 1 or not 1 <= min_votes <= window:
+            raise ValueError(f"identity vote: need 1 <= min_votes ({min_votes}) <= window ({window})")
+        self.window, self.min_votes, self.min_iou, self.max_gap_s = window, min_votes, min_iou, max_gap_s
+        self.tracks: list[Track] = []
+        self._ids = itertools.count(1)
+
+    @classmethod
+    def from_settings(cls, settings) -> "IdentityVoter":
+        """The voter configured by FACEDASH_IDENTITY_VOTE_WINDOW / FACEDASH_IDENTITY_VOTE_MIN."""
+        return cls(window=settings.identity_vote_window, min_votes=settings.identity_vote_min)
+
+    @property
+    def enabled(self) -> bool:
+        return self.window > 1
+
+    def reset(self) -> None:
+        self.tracks.clear()
+
+    def update(self, observations: list[Observation] | tuple[Observation, ...], now: float) -> list[Observation]:
+        """Observations of one frame (taken at ``now`` seconds, any monotonic clock) -> the same faces, voted.
+
+        Each returned observation keeps its box, emotion and distance; only ``identity.worker_id`` is the vote's
+        answer (``nearest_worker_id`` still says who was nearest in this frame).
+        """
+        if not self.enabled:
+            return list(observations)
+        self.tracks = [t for t in self.tracks if now - t.last_seen <= self.max_gap_s]
+        assigned = self._associate(observations)
+        out = []
+        for index, obs in enumerate(observations):
+            track = assigned.get(index)
+            if track is None:
+                track = Track(next(self._ids), obs.face.box, now, deque(maxlen=self.window))
+                self.tracks.append(track)
+            track.box, track.last_seen = obs.face.box, now
+            track.votes.append(obs.identity.worker_id)
+            voted = track.decide(self.min_votes)
+            if voted != obs.identity.worker_id:
+                obs = dataclasses.replace(obs, identity=dataclasses.replace(obs.identity, worker_id=voted))
+            out.append(obs)
+        return out
+
+    def _associate(self, observations) -> dict[int, Track]:
+        pairs = sorted(
+            ((iou(obs.face.box, track.box), index, track.track_id)
+             for index, obs in enumerate(observations) for track in self.tracks),
+            reverse=True,
+        )
+        by_id = {t.track_id: t for t in self.tracks}
+        assigned: dict[int, Track] = {}
+        used: set[int] = set()
+        for overlap, index, track_id in pairs:
+            if overlap < self.min_iou:
+                break
+            if index in assigned or track_id in used:
+                continue
+            assigned[index] = by_id[track_id]
+            used.add(track_id)
+        return assigned
