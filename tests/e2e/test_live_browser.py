@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -145,12 +146,26 @@ def describe_page(page, app) -> str:
             f"app log:\n{app.log_tail(3000)}")
 
 
+def click_link(page, link: str, path: str) -> None:
+    """Click a sidebar link and wait for its URL. A click that did not navigate within 20 s is made once more, as a
+    person would, with a warning in the test report (see the docstring below)."""
+    page.get_by_role("link", name=link).click()
+    try:
+        page.wait_for_url(f"**/{path}", timeout=20_000)
+    except Exception:
+        warnings.warn(f"the click on {link!r} did not navigate within 20 s (url {page.url}); clicked again",
+                      stacklevel=2)
+        page.get_by_role("link", name=link).click()
+        page.wait_for_url(f"**/{path}", timeout=60_000)
+
+
 def test_every_page_renders_in_the_browser(live_app, chromium_page, enrolled_person):
     """Walk every page through the router's sidebar, as a manager would; screenshots go to test-output/pages/.
 
     Each link is clicked once the current page has settled (camera widget mounted, script run finished), as a
     person does. A clean CI run once saw the first click, made while the Live page was still loading, never reach
-    the Analyze page; if a click does not land, the failure says what the browser showed and keeps a screenshot.
+    the Analyze page (not reproduced here in 60 tries); a click that does not navigate is made once more with a
+    warning, and a page that does not render fails with what the browser showed and a screenshot.
     """
     page = chromium_page
     out = OUTPUT / "pages"
@@ -160,9 +175,8 @@ def test_every_page_renders_in_the_browser(live_app, chromium_page, enrolled_per
     page.frame_locator(IFRAME).get_by_role("button", name="Start").wait_for(timeout=120_000)  # camera widget mounted
     wait_until_idle(page)
     for link, (path, heading) in PAGES.items():
-        page.get_by_role("link", name=link).click()
         try:
-            page.wait_for_url(f"**/{path}", timeout=60_000)
+            click_link(page, link, path)
             page.get_by_role("heading", name=heading).first.wait_for(timeout=120_000)
             wait_until_idle(page)
         except Exception as exc:
