@@ -10,6 +10,10 @@ Endpoints (JSON; images as multipart field ``image``):
 - ``POST /v1/identify``              faces in the image: box, worker id or null (unknown), distance
 - ``POST /v1/analyze?store=false``   identity + emotion (only when enabled for a declared purpose); ``store=true``
                                      appends the known workers' observations to the timeline store (source ``api``)
+- ``POST /v1/analyze-video?every_n=5&store=false``
+                                     a video (multipart field ``video``): every n-th frame analysed, one row per face
+                                     with its frame and second; identities voted over each face's recent frames, as
+                                     on the dashboard (``store=true`` as above)
 
 Errors are ``{"error": message, "kind": ErrorClass}`` with a 4xx/5xx status. When ``FACEDASH_API_KEY`` is set,
 ``/v1`` requests need the header ``X-API-Key``. Models load once per process at start-up.
@@ -19,7 +23,9 @@ Errors are ``{"error": message, "kind": ErrorClass}`` with a 4xx/5xx status. Whe
 # FastAPI names are imported inside create_app (lazy import keeps `import core` light)
 import hmac
 import logging
+import tempfile
 import threading
+from pathlib import Path
 
 from core.errors import FaceDashError, ImageError
 
@@ -71,6 +77,21 @@ def create_app(settings=None, engine=None):
             raise ImageError(f"{image.filename}: upload is over the {settings.max_upload_mb} MB limit")
         return decode_image(data, image.filename or "upload", settings.max_image_pixels)
 
+    def save_video(video: UploadFile) -> Path:
+        """The upload copied to a temporary file (OpenCV reads paths), refused past the size limit."""
+        limit = settings.max_upload_mb * 1_000_000
+        suffix = Path(video.filename or "").suffix.lower()[:8] or ".mp4"
+        with tempfile.NamedTemporaryFile(prefix="facedash-api-", suffix=suffix, delete=False) as tmp:
+            copied = 0
+            while chunk := video.file.read(1 << 20):
+                copied += len(chunk)
+                if copied > limit:
+                    tmp.close()
+                    Path(tmp.name).unlink(missing_ok=True)
+                    raise ImageError(f"{video.filename}: upload is over the {settings.max_upload_mb} MB limit")
+                tmp.write(chunk)
+        return Path(tmp.name)
+
     @app.get("/health")
     def health():
         return {"status": "ok", "engine_loaded": state["engine"] is not None}
@@ -106,6 +127,27 @@ def create_app(settings=None, engine=None):
             stored = get_store().append(known) if known else 0
         return {"image": image.filename, "emotion_enabled": engine.emotion_enabled, "stored": stored,
                 "faces": [o.to_record() for o in observations]}
+
+    # a plain `def`: FastAPI runs it in its thread pool, so a long video does not stall other requests
+    @app.post("/v1/analyze-video", dependencies=[Depends(require_key)])
+    def analyze_video(video: UploadFile = File(...), every_n: int = Query(5, ge=1, le=300),
+                      store: bool = Query(False)):
+        from core.video import analyze_video as run_video
+
+        path = save_video(video)
+        try:
+            engine = get_engine()
+            result = run_video(engine, path, every_n=every_n, source="api", max_seconds=settings.max_video_seconds)
+        except ImageError as exc:  # name the upload, not the temporary file
+            raise ImageError(str(exc).replace(str(path), video.filename or "upload")) from None
+        finally:
+            path.unlink(missing_ok=True)
+        stored = 0
+        if store:
+            known = [o for o in result.observations if o.identity.is_known]
+            stored = get_store().append(known) if known else 0
+        return {"video": video.filename, "frames": result.frames, "analysed_frames": result.analysed_frames,
+                "fps": result.fps, "emotion_enabled": engine.emotion_enabled, "stored": stored, "rows": result.rows}
 
     return app
 

@@ -28,7 +28,8 @@ def api(tmp_path_factory, enrolled_gallery, weights_home):
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO), "FACEDASH_DATA_DIR": str(data),
            "FACEDASH_DEEPFACE_HOME": str(weights_home), "FACEDASH_API_KEY": KEY,
-           "FACEDASH_EMOTION_ENABLED": "true", "FACEDASH_EMOTION_PURPOSE": "safety"}
+           "FACEDASH_EMOTION_ENABLED": "true", "FACEDASH_EMOTION_PURPOSE": "safety",
+           "FACEDASH_MAX_UPLOAD_MB": "1"}  # every test photo and clip is smaller; the limit test sends more
     log = open(data / "server.log", "wb")
     server = subprocess.Popen([sys.executable, "-m", "core", "serve", "--port", str(port)], cwd=REPO, env=env,
                               stdout=log, stderr=subprocess.STDOUT)
@@ -49,9 +50,9 @@ def api(tmp_path_factory, enrolled_gallery, weights_home):
     server.wait(30)
 
 
-def post(base, path, file, key=KEY, **params):
+def post(base, path, file, key=KEY, field="image", **params):
     with open(file, "rb") as handle:
-        return requests.post(f"{base}{path}", files={"image": (file.name, handle)}, params=params,
+        return requests.post(f"{base}{path}", files={field: (file.name, handle)}, params=params,
                              headers={"X-API-Key": key} if key else {}, timeout=300)
 
 
@@ -100,3 +101,36 @@ def test_info_and_workers(api):
     assert info["recognition_model"] == "Dlib" and "VGG-Face" in info["recognition_reason"]
     workers = requests.get(f"{base}/v1/workers", headers={"X-API-Key": KEY}, timeout=60).json()
     assert {w["worker_id"] for w in workers} == {"ben_afflek", "elton_john", "jerry_seinfeld", "madonna", "mindy_kaling"}
+
+
+def test_analyze_video_over_http(api, shared_data):
+    """A stranger's clip: every 5th frame analysed with emotion; the vote keeps him unknown, so nothing is stored."""
+    base, data = api
+    response = post(base, "/v1/analyze-video", shared_data / "video" / "id2_vcd_swwp2s.mp4", field="video",
+                    every_n=5, store="true")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["frames"] == 75 and body["analysed_frames"] == 15 and body["fps"] == 25.0
+    assert len(body["rows"]) >= 15 and {r["frame"] % 5 for r in body["rows"]} == {0}
+    assert all(r["worker"] is None for r in body["rows"]) and body["stored"] == 0
+    assert all(r["emotion"]["label"] in r["emotion"]["scores"] for r in body["rows"])
+
+
+def test_bad_video_uploads_are_clear_4xx(api, tmp_path):
+    import tempfile
+    from pathlib import Path
+
+    base, data = api
+    before = snapshot(data / "gallery")
+    temporary = set(Path(tempfile.gettempdir()).glob("facedash-api-*"))
+    (tmp_path / "clip.mp4").write_bytes(b"\x00" * 4096)
+    response = post(base, "/v1/analyze-video", tmp_path / "clip.mp4", field="video")
+    assert response.status_code == 422 and response.json()["kind"] == "ImageError"
+    assert "clip.mp4" in response.json()["error"] and "facedash-api-" not in response.json()["error"]
+    (tmp_path / "big.mp4").write_bytes(b"\x00" * 1_500_000)
+    response = post(base, "/v1/analyze-video", tmp_path / "big.mp4", field="video")
+    assert response.status_code == 422
+    assert response.json()["error"] == "big.mp4: upload is over the 1 MB limit"
+    assert post(base, "/v1/analyze-video", tmp_path / "clip.mp4", field="video", every_n=0).status_code == 422
+    assert snapshot(data / "gallery") == before
+    assert set(Path(tempfile.gettempdir()).glob("facedash-api-*")) == temporary  # uploads' temporary copies removed
