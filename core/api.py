@@ -70,9 +70,9 @@ def create_app(settings=None, engine=None):
         if expected and not (x_api_key and hmac.compare_digest(x_api_key, expected)):
             raise HTTPException(status_code=401, detail="missing or wrong X-API-Key header")
 
-    async def read_image(image: UploadFile):
+    def read_image(image: UploadFile):
         limit = settings.max_upload_mb * 1_000_000
-        data = await image.read(limit + 1)
+        data = image.file.read(limit + 1)
         if len(data) > limit:
             raise ImageError(f"{image.filename}: upload is over the {settings.max_upload_mb} MB limit")
         return decode_image(data, image.filename or "upload", settings.max_image_pixels)
@@ -105,9 +105,11 @@ def create_app(settings=None, engine=None):
         return [{"worker_id": w.worker_id, "name": w.name, "photo_count": w.photo_count, "enrolled_at": w.enrolled_at}
                 for w in get_engine().gallery.workers()]
 
+    # Inference endpoints are plain `def`s: FastAPI runs them in its thread pool, so a model call (100+ ms, a
+    # video for seconds) never stalls the event loop (/health, other requests); the backends lock what they share.
     @app.post("/v1/identify", dependencies=[Depends(require_key)])
-    async def identify(image: UploadFile = File(...)):
-        frame = await read_image(image)
+    def identify(image: UploadFile = File(...)):
+        frame = read_image(image)
         engine = get_engine()
         faces = engine.detect(frame)
         matches = engine.identify(faces)
@@ -117,8 +119,8 @@ def create_app(settings=None, engine=None):
             for f, m in zip(faces, matches)]}
 
     @app.post("/v1/analyze", dependencies=[Depends(require_key)])
-    async def analyze(image: UploadFile = File(...), store: bool = Query(False)):
-        frame = await read_image(image)
+    def analyze(image: UploadFile = File(...), store: bool = Query(False)):
+        frame = read_image(image)
         engine = get_engine()
         observations = engine.analyze(frame, source="api")
         stored = 0
@@ -128,7 +130,6 @@ def create_app(settings=None, engine=None):
         return {"image": image.filename, "emotion_enabled": engine.emotion_enabled, "stored": stored,
                 "faces": [o.to_record() for o in observations]}
 
-    # a plain `def`: FastAPI runs it in its thread pool, so a long video does not stall other requests
     @app.post("/v1/analyze-video", dependencies=[Depends(require_key)])
     def analyze_video(video: UploadFile = File(...), every_n: int = Query(5, ge=1, le=300),
                       store: bool = Query(False)):

@@ -134,3 +134,20 @@ def test_bad_video_uploads_are_clear_4xx(api, tmp_path):
     assert post(base, "/v1/analyze-video", tmp_path / "clip.mp4", field="video", every_n=0).status_code == 422
     assert snapshot(data / "gallery") == before
     assert set(Path(tempfile.gettempdir()).glob("facedash-api-*")) == temporary  # uploads' temporary copies removed
+
+
+def test_health_answers_while_a_video_is_analysed(api, shared_data):
+    """Inference runs in the server's thread pool: a long request does not block the event loop."""
+    import threading
+
+    base, _ = api
+    done = {}
+    worker = threading.Thread(target=lambda: done.update(response=post(
+        base, "/v1/analyze-video", shared_data / "video" / "bbaf2n.mp4", field="video", every_n=1)))
+    worker.start()
+    time.sleep(1.0)  # the upload is in and analysis under way (75 frames take several seconds)
+    health = requests.get(f"{base}/health", timeout=30)
+    still_running = worker.is_alive()
+    worker.join(300)
+    assert health.ok and done["response"].status_code == 200
+    assert still_running, "the video finished before /health was asked: the test lost its point"
