@@ -1,7 +1,7 @@
 """Identity over time: follow each face from frame to frame and name it by a vote over its recent frames.
 
 A single-frame 1:N decision is noisy on low-resolution video: a stranger's face came within the Dlib threshold of
-an enrolled worker in 2 of 15 analysed frames of a 360x288 clip (docs/identity.md). Live and video analysis see
+an enrolled worker in 4 of 92 faces of a 360x288 clip (docs/identity.md, benchmarks/bench_voting.py). Live and video analysis see
 the same face many times a second, so a stream decides who a face is from its last ``window`` frames: a worker is
 named once at least ``min_votes`` of them agree and no other answer ("unknown" included) has as many votes.
 Until then the face is shown as unknown, and nothing is stored for a worker, so one lucky frame never writes a
@@ -73,9 +73,6 @@ class IdentityVoter:
     @property
     def enabled(self) -> bool:
         return self.window > 1
-
-    def reset(self) -> None:
-        self.tracks.clear()
 
     def update(self, observations: list[Observation] | tuple[Observation, ...], now: float) -> list[Observation]:
         """Observations of one frame (taken at ``now`` seconds, any monotonic clock) -> the same faces, voted.
