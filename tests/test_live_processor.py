@@ -258,6 +258,22 @@ def test_presence_rows_without_emotion(live_settings, live_engine, clips, store)
     assert processor.board.latest().labels == (NAME,)  # name only, no emotion on the overlay
 
 
+def test_a_face_is_named_and_stored_only_once_the_vote_agrees(live_engine, clips, store):
+    """The worker thread's path, one frame at a time: the enrolled face is drawn as unknown (and not stored) until
+    3 of its last 5 analysed frames agree (core/tracking.py), then named; FACEDASH_IDENTITY_VOTE_* set the rule."""
+    from dashboard.live import PendingFrame
+    from core.types import utcnow
+
+    processor = LiveProcessor(live_engine, store, interval_s=0.01)
+    start = time.perf_counter()
+    results = [processor.analyse(PendingFrame(clips["known"][i], i, start + i / FPS, utcnow()))
+               for i in range(0, 20, 4)]
+    processor.stop()
+    assert [r.labels[0].split(" | ")[0] for r in results] == ["unknown", "unknown", NAME, NAME, NAME]
+    assert [o.identity.nearest_worker_id for r in results for o in r.observations] == [WORKER] * 5
+    assert processor.recorder.rows_written == 3 and set(store.read()["worker_id"]) == {WORKER}
+
+
 def test_recorder_one_row_per_worker_per_interval(live_engine, clips):
     base = live_engine.analyze(clips["known"][10], source="live")[0]
     stranger = live_engine.analyze(clips["unknown"][10], source="live")[0]
