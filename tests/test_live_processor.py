@@ -261,8 +261,8 @@ def test_presence_rows_without_emotion(live_settings, live_engine, clips, store)
 def test_a_face_is_named_and_stored_only_once_the_vote_agrees(live_engine, clips, store):
     """The worker thread's path, one frame at a time: the enrolled face is drawn as unknown (and not stored) until
     3 of its last 5 analysed frames agree (core/tracking.py), then named; FACEDASH_IDENTITY_VOTE_* set the rule."""
-    from dashboard.live import PendingFrame
     from core.types import utcnow
+    from dashboard.live import PendingFrame
 
     processor = LiveProcessor(live_engine, store, interval_s=0.01)
     start = time.perf_counter()
