@@ -9,4 +9,4 @@ setup:
 api:
 	scripts/setup.sh && .venv/bin/python -m core serve
 bench:
-	.venv/bin/python benchmarks/bench_engine.py && .venv/bin/python benchmarks/bench_timeline.py && .venv/bin/python benchmarks/bench_live.py && .venv/bin/python benchmarks/bench_voting.py
+	.venv/bin/python benchmarks/bench_engine.py && .venv/bin/python benchmarks/bench_timeline.py && .venv/bin/python benchmarks/bench_live.py && .venv/bin/python benchmarks/bench_tracking.py

@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     emotion_purpose: EmotionPurpose | None = Field(None, description="Declared purpose: 'medical' or 'safety'.")
     emotion_purpose_text: str = Field("", description="The purpose in words, shown on every page that analyses faces.")
     retention_days: int = Field(365, ge=1, description="Timeline rows older than this are deleted.")
+    emotion_smoothing_frames: int = Field(
+        5, ge=1, le=50, description="Video and live camera: a face's emotion is the mean of its last this many "
+        "analysed frames (1 = each frame alone)."
+    )
     observation_interval_s: float = Field(5.0, gt=0, description="Live page: at most one stored row per worker per this.")
 
     # --- HTTP API ---------------------------------------------------------------------------------

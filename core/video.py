@@ -78,11 +78,12 @@ def analyze_video(
 ) -> VideoResult:
     """Analyse every ``every_n``-th frame; annotate every frame with the latest result (like the live page).
 
-    Identities are voted over each face's recent analysed frames (:mod:`core.tracking`), as on the live page.
+    Identities are voted, and emotions averaged, over each face's recent analysed frames (:mod:`core.tracking`), as
+    on the live page.
     """
     import cv2
 
-    from core.tracking import IdentityVoter
+    from core.tracking import FaceTracker
 
     capture, first = open_video(path)
     fps = sane_fps(capture.get(cv2.CAP_PROP_FPS) or 0.0)
@@ -92,7 +93,7 @@ def analyze_video(
         raise ImageError(f"{path}: video is {total / fps:.0f} s long, over the {max_seconds:.0f} s limit; trim it first")
     start_time = start_time or dt.datetime.now(dt.timezone.utc)
     names = engine.gallery.display_names()
-    voter = IdentityVoter.from_settings(engine.settings)
+    tracker = FaceTracker.from_settings(engine.settings)
     writer = None
     rows: list[dict] = []
     observations: list[Observation] = []
@@ -103,7 +104,7 @@ def analyze_video(
         while frame is not None:
             if index % every_n == 0:
                 when = start_time + dt.timedelta(seconds=index / fps)
-                latest = voter.update(engine.analyze(frame, source=source, when=when), index / fps)
+                latest = tracker.update(engine.analyze(frame, source=source, when=when), index / fps)
                 analysed += 1
                 observations.extend(latest)
                 for face_no, obs in enumerate(latest):

@@ -45,7 +45,7 @@ import numpy as np
 
 from core.annotate import annotate, label_for
 from core.errors import FaceDashError
-from core.tracking import IdentityVoter
+from core.tracking import FaceTracker
 from core.types import Observation, utcnow
 
 log = logging.getLogger(__name__)
@@ -507,7 +507,7 @@ class LiveProcessor:
         self._worker_done = threading.Event()  # set when the worker thread has left its loop
         self._status_at = float("-inf")
         self._last_frame_at = time.perf_counter()
-        self._voter: IdentityVoter | None = None  # used by the worker thread only (see _voter_for)
+        self._tracker: FaceTracker | None = None  # used by the worker thread only (see _tracker_for)
 
     # ------------------------------------------------------------------ the callback side (fast path)
     def recv(self, frame):
@@ -606,8 +606,9 @@ class LiveProcessor:
         engine = self.engine
         try:
             observations = engine.analyze(item.image, source=self.source, when=item.captured_wall)
-            # one lucky frame must not name (or store) a stranger as a worker: vote over each face's recent frames
-            observations = self._voter_for(engine).update(observations, item.captured_at)
+            # one lucky frame must not name (or store) a stranger as a worker, and emotion labels should not flicker:
+            # vote identities and average emotions over each face's recent frames
+            observations = self._tracker_for(engine).update(observations, item.captured_at)
         except Exception as exc:
             self._note_error(f"analysis: {exc}")
             log.warning("live: analysis failed: %s", exc, exc_info=self._analysis_errors == 1)
@@ -637,15 +638,13 @@ class LiveProcessor:
         self.write_status()
         return result
 
-    def _voter_for(self, engine) -> IdentityVoter:
-        """The identity voter for the engine's settings (rebuilt, forgetting its tracks, when they change)."""
+    def _tracker_for(self, engine) -> FaceTracker:
+        """The face tracker for the engine's settings (rebuilt, forgetting its tracks, when they change)."""
         settings = getattr(engine, "settings", None)
-        window = getattr(settings, "identity_vote_window", 5)
-        min_votes = getattr(settings, "identity_vote_min", 3)
-        voter = self._voter
-        if voter is None or (voter.window, voter.min_votes) != (window, min_votes):
-            voter = self._voter = IdentityVoter(window=window, min_votes=min_votes)
-        return voter
+        wanted = FaceTracker.from_settings(settings) if settings is not None else FaceTracker()
+        if self._tracker is None or self._tracker.config != wanted.config:
+            self._tracker = wanted
+        return self._tracker
 
     def _note_error(self, message: str) -> None:
         with self._lock:

@@ -38,7 +38,9 @@ with st.form("recognition_form", border=True):
     st.caption(f"In use: {report['identity_threshold']:.4f} ({report['metric']} distance), from "
                f"{report['threshold_source']}. Lower is stricter: fewer strangers accepted, more workers missed.")
     st.caption(f"Video and live camera: a face is named once {settings.identity_vote_min} of its last "
-               f"{settings.identity_vote_window} analysed frames agree (FACEDASH_IDENTITY_VOTE_MIN / _WINDOW).")
+               f"{settings.identity_vote_window} analysed frames agree (FACEDASH_IDENTITY_VOTE_MIN / _WINDOW); "
+               f"its emotion is the mean of its last {settings.emotion_smoothing_frames} "
+               "(FACEDASH_EMOTION_SMOOTHING_FRAMES).")
     override = st.checkbox("Override the threshold", settings.identity_threshold is not None, key="set_override")
     value = st.number_input("Threshold", 0.0001, 10.0, float(report["identity_threshold"]), 0.005, format="%.4f",
                             key="set_threshold")
