@@ -70,25 +70,28 @@ def create_app(settings=None, engine=None):
         if expected and not (x_api_key and hmac.compare_digest(x_api_key, expected)):
             raise HTTPException(status_code=401, detail="missing or wrong X-API-Key header")
 
+    upload_limit = settings.max_upload_mb * 1_000_000
+
+    def too_big(upload: UploadFile) -> ImageError:
+        return ImageError(f"{upload.filename}: upload is over the {settings.max_upload_mb} MB limit")
+
     def read_image(image: UploadFile):
-        limit = settings.max_upload_mb * 1_000_000
-        data = image.file.read(limit + 1)
-        if len(data) > limit:
-            raise ImageError(f"{image.filename}: upload is over the {settings.max_upload_mb} MB limit")
+        data = image.file.read(upload_limit + 1)
+        if len(data) > upload_limit:
+            raise too_big(image)
         return decode_image(data, image.filename or "upload", settings.max_image_pixels)
 
     def save_video(video: UploadFile) -> Path:
         """The upload copied to a temporary file (OpenCV reads paths), refused past the size limit."""
-        limit = settings.max_upload_mb * 1_000_000
         suffix = Path(video.filename or "").suffix.lower()[:8] or ".mp4"
         with tempfile.NamedTemporaryFile(prefix="facedash-api-", suffix=suffix, delete=False) as tmp:
             copied = 0
             while chunk := video.file.read(1 << 20):
                 copied += len(chunk)
-                if copied > limit:
+                if copied > upload_limit:
                     tmp.close()
                     Path(tmp.name).unlink(missing_ok=True)
-                    raise ImageError(f"{video.filename}: upload is over the {settings.max_upload_mb} MB limit")
+                    raise too_big(video)
                 tmp.write(chunk)
         return Path(tmp.name)
 

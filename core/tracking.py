@@ -86,11 +86,15 @@ class FaceTracker:
         self.tracks: list[Track] = []
         self._ids = itertools.count(1)
 
+    @staticmethod
+    def settings_config(settings) -> tuple[int, int, int]:
+        """(window, min_votes, emotion_window) from FACEDASH_IDENTITY_VOTE_WINDOW / _MIN, _EMOTION_SMOOTHING_FRAMES."""
+        return settings.identity_vote_window, settings.identity_vote_min, settings.emotion_smoothing_frames
+
     @classmethod
     def from_settings(cls, settings) -> "FaceTracker":
-        """The tracker configured by FACEDASH_IDENTITY_VOTE_WINDOW / _MIN and FACEDASH_EMOTION_SMOOTHING_FRAMES."""
-        return cls(window=settings.identity_vote_window, min_votes=settings.identity_vote_min,
-                   emotion_window=settings.emotion_smoothing_frames)
+        window, min_votes, emotion_window = cls.settings_config(settings)
+        return cls(window=window, min_votes=min_votes, emotion_window=emotion_window)
 
     @property
     def config(self) -> tuple[int, int, int]:

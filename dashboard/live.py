@@ -641,9 +641,10 @@ class LiveProcessor:
     def _tracker_for(self, engine) -> FaceTracker:
         """The face tracker for the engine's settings (rebuilt, forgetting its tracks, when they change)."""
         settings = getattr(engine, "settings", None)
-        wanted = FaceTracker.from_settings(settings) if settings is not None else FaceTracker()
-        if self._tracker is None or self._tracker.config != wanted.config:
-            self._tracker = wanted
+        if settings is None:  # an engine without settings: the defaults
+            self._tracker = self._tracker or FaceTracker()
+        elif self._tracker is None or self._tracker.config != FaceTracker.settings_config(settings):
+            self._tracker = FaceTracker.from_settings(settings)
         return self._tracker
 
     def _note_error(self, message: str) -> None:
