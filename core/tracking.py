@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from core.types import Box, EmotionResult, Observation
 
@@ -47,8 +47,8 @@ class Track:
     track_id: int
     box: Box
     last_seen: float
-    votes: deque = field(default_factory=deque)
-    emotions: deque = field(default_factory=deque)
+    votes: deque  # bounded: the vote window
+    emotions: deque  # bounded: the emotion window
 
     def mean_emotion(self, latest: EmotionResult) -> EmotionResult:
         if len(self.emotions) < 2:
@@ -58,10 +58,7 @@ class Track:
 
     def decide(self, min_votes: int) -> str | None:
         """The worker named by the vote, or None (unknown / not yet decided)."""
-        counts = Counter(self.votes)
-        if not counts:
-            return None
-        (best, n), *rest = counts.most_common()
+        (best, n), *rest = Counter(self.votes).most_common()  # update() appends a vote before deciding
         if best is None or n < min_votes:
             return None
         if rest and rest[0][1] == n:  # a tie is not a decision

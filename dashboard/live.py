@@ -640,11 +640,8 @@ class LiveProcessor:
 
     def _tracker_for(self, engine) -> FaceTracker:
         """The face tracker for the engine's settings (rebuilt, forgetting its tracks, when they change)."""
-        settings = getattr(engine, "settings", None)
-        if settings is None:  # an engine without settings: the defaults
-            self._tracker = self._tracker or FaceTracker()
-        elif self._tracker is None or self._tracker.config != FaceTracker.settings_config(settings):
-            self._tracker = FaceTracker.from_settings(settings)
+        if self._tracker is None or self._tracker.config != FaceTracker.settings_config(engine.settings):
+            self._tracker = FaceTracker.from_settings(engine.settings)
         return self._tracker
 
     def _note_error(self, message: str) -> None:
