@@ -4,12 +4,9 @@ The file lives outside the repository (``../shared/data/fer2013/fer2013.npz``) a
 Its ``split`` array holds ``train`` / ``PublicTest`` / ``PrivateTest`` (the Kaggle names ``Training`` and
 ``test`` are accepted as aliases). Rows are stored sorted by split and class, so every consumer shuffles.
 
-**Data-quality finding (measured 2026-11-25)**: in this copy every *training* image is strongly low-pass filtered
-(median variance of the Laplacian 6 vs. 2,140 for PublicTest/PrivateTest); the test splits are sharp. Their
-spectra match a Gaussian blur of sigma ~= 3 px (:data:`TRAIN_BLUR_SIGMA`). A model trained on the blurred faces
-collapses on sharp ones (about 20% PublicTest accuracy), so validation images, and the shipped model's input
-(see :func:`core.training.model.with_input_blur`), are blurred the same way before classification.
-:func:`sharpness` measures it.
+All three splits are sharp (variance of the Laplacian median about 2,000 each, :func:`sharpness`): an earlier pack
+had a blurred training split, and the model trained then carried a matching input blur; the pack was replaced on
+2026-12-01 and training and export no longer blur anything.
 
 Images stay ``uint8`` (N, 48, 48) in memory (about 66 MB for the whole set); batches become ``float32`` in
 [0, 1] with shape (B, 48, 48, 1), the same input convention as :class:`core.emotions.OwnEmotion`.
@@ -35,8 +32,6 @@ SPLITS: tuple[str, ...] = ("train", "PublicTest", "PrivateTest")
 _ALIASES = {"training": "train", "train": "train", "publictest": "PublicTest", "val": "PublicTest",
             "privatetest": "PrivateTest", "test": "PrivateTest"}
 IMAGE_SIZE = 48
-#: Gaussian sigma (pixels) that brings the sharp test splits to the training split's blur (see module doc).
-TRAIN_BLUR_SIGMA = 3.0
 NUM_CLASSES = len(EMOTIONS)
 
 
@@ -180,17 +175,8 @@ def augment(x: np.ndarray, rng: np.random.Generator, config: AugmentConfig = Aug
     return out
 
 
-def blur(x: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian blur of a uint8 batch (N, 48, 48), OpenCV's kernel size for ``sigma``; ``sigma=0`` is a no-op."""
-    import cv2
-
-    if not sigma:
-        return np.asarray(x)
-    return np.stack([cv2.GaussianBlur(im, (0, 0), float(sigma)) for im in np.asarray(x)])
-
-
 def sharpness(x: np.ndarray) -> np.ndarray:
-    """Variance of the Laplacian per image (uint8 (N, H, W)): about 6 for this training split, 2,000 for the tests."""
+    """Variance of the Laplacian per image (uint8 (N, H, W)): about 2,000 (median) on every FER-2013 split."""
     import cv2
 
     return np.array([cv2.Laplacian(im, cv2.CV_64F).var() for im in np.asarray(x)])
@@ -206,13 +192,11 @@ def one_hot(y: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
 
 
 def make_sequence(split: Split, batch_size: int, *, training: bool, seed: int = 0, epoch: int = 0,
-                  weights: np.ndarray | None = None, augment_config: AugmentConfig | None = None,
-                  blur_sigma: float = 0.0):
+                  weights: np.ndarray | None = None, augment_config: AugmentConfig | None = None):
     """A Keras ``PyDataset`` over ``split``: (x float32 (B,48,48,1), one-hot y[, sample weight]).
 
     Training order and augmentation are functions of (seed, epoch, batch index) only, so a resumed run sees the
     same data stream as an uninterrupted one. ``epoch`` is advanced by Keras' ``on_epoch_end``.
-    ``blur_sigma``: Gaussian blur applied to every batch (used for the sharp validation split).
     """
     import keras
 
@@ -236,8 +220,6 @@ def make_sequence(split: Split, batch_size: int, *, training: bool, seed: int = 
             x = split.x[rows]
             if training:
                 x = augment(x, np.random.default_rng([seed, self.epoch, idx, 1]), self.config)
-            if blur_sigma:
-                x = blur(x, blur_sigma)
             batch = (to_float(x), one_hot(split.y[rows]))
             if weights is not None:
                 batch = batch + (weights[split.y[rows]].astype(np.float32),)

@@ -2,8 +2,8 @@
 
     python -m core.training.export                  # core/models/checkpoints/best.npz -> core/models/emotion_own.tflite + .json
 
-The shipped file is the trained network behind a fixed Gaussian blur (``recipe.val_blur_sigma``, see
-core/training/data.py: the training split of our FER-2013 copy is blurred, real faces are not). It takes float32 (B, 48, 48, 1) in [0, 1] and returns 7 softmax probabilities in
+The shipped file is the trained network as it is (no input blur: every FER-2013 split is sharp). It takes float32
+(B, 48, 48, 1) in [0, 1] and returns 7 softmax probabilities in
 :data:`core.types.EMOTIONS` order; weights are stored as float16 (``--quantization float16``, the default) or
 int8 with dynamic-range quantization (``dynamic``). The card numbers are measured on the exported TFLite file,
 i.e. on what :class:`core.emotions.OwnEmotion` actually runs.
@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 from core.training.data import (IMAGE_SIZE, NUM_CLASSES, flip_horizontal, load_split, to_float)
-from core.training.model import with_input_blur
 from core.training.train import (DEFAULT_CHECKPOINT_DIR, LAST, MODELS_DIR, _atomic_write,
                                  load_best_model, read_state)
 from core.types import EMOTIONS
@@ -132,7 +131,7 @@ def per_face_seconds(path: Path, repeats: int = 200) -> float:
 
 
 def build_card(reports: dict, state: dict, tflite_path: Path, params: int, quantization: str,
-               keras_tflite_max_diff: float | None = None, extra_accuracy: dict | None = None) -> dict:
+               keras_tflite_max_diff: float | None = None) -> dict:
     recipe = state["recipe"]
     return {
         "model": "own", "architecture": "VGG-style CNN with BatchNorm (core/training/model.py)",
@@ -145,10 +144,6 @@ def build_card(reports: dict, state: dict, tflite_path: Path, params: int, quant
         "size_bytes": int(Path(tflite_path).stat().st_size),
         "quantization": quantization,
         "input": "gray 48x48 [0,1]",
-        "input_blur_sigma": recipe.get("val_blur_sigma", 0.0),
-        "input_blur_note": "the model blurs its input (Gaussian, this sigma, inside the .tflite) because the "
-                           "training split of this FER-2013 copy is blurred; see docs/emotion-model.md",
-        "accuracy_without_input_blur": extra_accuracy or {},
         "output": "7 softmax probabilities, order " + ",".join(EMOTIONS),
         "trained_epochs": int(state.get("epoch", 0)),
         "best_epoch": state.get("best_epoch"),
@@ -169,19 +164,14 @@ def export(checkpoint_dir: Path = DEFAULT_CHECKPOINT_DIR, out: Path = DEFAULT_TF
     last = Path(checkpoint_dir) / LAST
     state = read_state(last) if last.is_file() else best_state
     state = {**state, "best_epoch": best_state.get("epoch")}
-    sigma = float(state["recipe"].get("val_blur_sigma", 0.0))
-    served = with_input_blur(model, sigma)
-    export_tflite(served, out, quantization)
+    export_tflite(model, out, quantization)
     runner = TFLiteRunner(out)
     private = load_split("PrivateTest", data_path)
     probe = to_float(private.x[:512])
-    diff = float(np.max(np.abs(runner(probe) - keras_predict(served, probe))))
+    diff = float(np.max(np.abs(runner(probe) - keras_predict(model, probe))))
     log.info("TFLite vs Keras on 512 PrivateTest faces: max |diff| %.2e", diff)
     reports = evaluate(runner, data_path=data_path)
-    bare = float(np.mean(keras_predict(model, to_float(private.x)).argmax(axis=1) == private.y))
-    log.info("PrivateTest accuracy of the bare network on sharp faces (no input blur): %.4f", bare)
-    result = build_card(reports, state, out, model.count_params(), quantization, round(diff, 6),
-                        {"PrivateTest": round(bare, 4)})
+    result = build_card(reports, state, out, model.count_params(), quantization, round(diff, 6))
     if card is not None:
         _atomic_write(Path(card), json.dumps(result, indent=1).encode())
         log.info("wrote model card %s", card)

@@ -4,10 +4,6 @@ Four blocks of two 3x3 convolutions (conv -> BN -> ReLU), each followed by 2x2 m
 is the design of Khaireddin & Chen (2021, 73.3% on FER-2013) scaled down for CPU training: the default widths
 (32, 64, 128, 256) and a global-average-pooling head give about 1.2 M parameters instead of 9.9 M.
 
-The shipped model is :func:`with_input_blur` around it: a fixed Gaussian blur (sigma
-:data:`core.training.data.TRAIN_BLUR_SIGMA`) first, because this copy of FER-2013's training split is blurred
-while real faces (and the test splits) are sharp.
-
 Input: float32 (B, 48, 48, 1) in [0, 1]. Output: 7 softmax probabilities in :data:`core.types.EMOTIONS` order
 (float32 even under a mixed-precision policy).
 """
@@ -67,38 +63,4 @@ def build_model(config: ModelConfig = ModelConfig(), name: str = "emotion_own"):
         x = layers.Dropout(config.dropout, name="fc_drop")(x)
     x = layers.Dense(NUM_CLASSES, name="logits")(x)
     outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(x)
-    return keras.Model(inputs, outputs, name=name)
-
-
-def gaussian_kernel(sigma: float):
-    """OpenCV's 1-D Gaussian kernel for ``sigma`` (size ``round(6 sigma + 1) | 1``, as cv2.GaussianBlur on uint8)."""
-    import cv2
-    import numpy as np
-
-    size = int(round(sigma * 3 * 2 + 1)) | 1
-    return np.asarray(cv2.getGaussianKernel(size, sigma), np.float32).reshape(-1)
-
-
-def with_input_blur(model, sigma: float, name: str = "emotion_own"):
-    """``model`` preceded by a fixed separable Gaussian blur with reflected borders (cv2's BORDER_REFLECT_101).
-
-    Same input / output contract as ``model``; the blur has no trainable weights and converts to TFLite
-    (MirrorPad + two convolutions).
-    """
-    import keras
-    from keras import layers, ops
-
-    if not sigma:
-        return model
-    k = gaussian_kernel(sigma)
-    half = len(k) // 2
-
-    class FixedGaussianBlur(layers.Layer):
-        def call(self, x):
-            x = ops.pad(x, [[0, 0], [half, half], [half, half], [0, 0]], mode="reflect")
-            x = ops.conv(x, ops.convert_to_tensor(k.reshape(-1, 1, 1, 1)), padding="valid")
-            return ops.conv(x, ops.convert_to_tensor(k.reshape(1, -1, 1, 1)), padding="valid")
-
-    inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="face")
-    outputs = model(FixedGaussianBlur(name=f"blur_sigma_{sigma:g}".replace(".", "_"))(inputs))
     return keras.Model(inputs, outputs, name=name)

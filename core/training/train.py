@@ -41,8 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.training.data import (AugmentConfig, DEFAULT_NPZ, TRAIN_BLUR_SIGMA, class_weights, load_split,
-                                 make_sequence)
+from core.training.data import AugmentConfig, DEFAULT_NPZ, class_weights, load_split, make_sequence
 from core.training.model import ModelConfig, build_model
 
 log = logging.getLogger(__name__)
@@ -77,7 +76,6 @@ class Recipe:
     seed: int = 0
     subset: float | None = None      # training subset (count, or fraction < 1); None = all 28,709
     val_subset: float | None = None
-    val_blur_sigma: float = TRAIN_BLUR_SIGMA  # blur the sharp PublicTest faces like the training split (data.py)
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -444,7 +442,7 @@ def train(recipe: Recipe | None = None, *, checkpoint_dir: Path | str | None = D
 
     train_seq = make_sequence(train_split, recipe.batch_size, training=True, seed=recipe.seed, epoch=start,
                               weights=weights, augment_config=recipe.augment)
-    val_seq = make_sequence(val_split, 256, training=False, blur_sigma=recipe.val_blur_sigma)
+    val_seq = make_sequence(val_split, 256, training=False)
     callbacks = _callbacks(recipe, len(train_seq), directory, state, max_minutes, fit_budget)
     log.info("training epochs %d..%d of %d (%d steps each)%s", start + 1, end, recipe.epochs, len(train_seq),
              f", budget {max_minutes:.0f} min" if max_minutes else "")
