@@ -12,7 +12,7 @@ UNKNOWN = (40, 40, 230)  # BGR red
 
 def label_for(observation: Observation, names: dict[str, str] | None = None) -> str:
     worker = observation.identity.worker_id
-    who = (names or {}).get(worker, worker) if worker else "unknown"
+    who = (names or {}).get(worker, worker) if worker else observation.identity.unknown_label
     if observation.emotion is not None:
         return f"{who} | {observation.emotion.label} {observation.emotion.confidence:.0%}"
     return who

@@ -115,7 +115,7 @@ def create_app(settings=None, engine=None):
         frame = read_image(image)
         engine = get_engine()
         faces = engine.detect(frame)
-        matches = engine.identify(faces)
+        matches = engine.identify(frame, faces)
         return {"image": image.filename, "faces": [
             {"box": f.box.as_list(), "worker": m.worker_id, "distance": round(m.distance, 4),
              "threshold": round(m.threshold, 4), "detector_confidence": round(f.confidence, 4), "model": m.model}

@@ -47,10 +47,11 @@ def embed_labelled_folder(folder: Path, engine, progress=None, pattern: str = "*
     )
     if not files:
         raise FaceDashError(f"{folder}: no photos found in per-person sub-folders")
-    labels, paths, crops, skipped = [], [], [], []
+    labels, paths, rows, skipped = [], [], [], []
     for n, path in enumerate(files):
         try:
-            faces = engine.detect(load_image(path))
+            image = load_image(path)
+            faces = engine.detect(image)
         except ImageError as exc:
             skipped.append((str(path), str(exc)))
             continue
@@ -59,10 +60,10 @@ def embed_labelled_folder(folder: Path, engine, progress=None, pattern: str = "*
         else:
             labels.append(path.parent.name)
             paths.append(str(path))
-            crops.append(faces[0].crop)  # largest face
+            rows.append(engine.embedder.embed_faces(image, faces[:1])[0])  # largest face, the model's chip
         if progress:
             progress(n + 1, len(files))
-    vectors = engine.embedder.embed(crops) if crops else np.zeros((0, engine.embedder.dim), np.float32)
+    vectors = np.asarray(rows, np.float32) if rows else np.zeros((0, engine.embedder.dim), np.float32)
     return Embedded(labels, paths, vectors, skipped)
 
 
@@ -160,7 +161,7 @@ def calibrate(folder: Path, engine, target_far: float = 0.01, progress=None) -> 
     metric = engine.settings.distance_metric
     result = calibrate_vectors(embedded.vectors, embedded.labels, metric, target_far)
     result.update(
-        model=engine.embedder.name,
+        model=engine.embedder.key,
         metric=metric,
         photos=len(embedded.labels),
         people=len(set(embedded.labels)),
@@ -168,4 +169,39 @@ def calibrate(folder: Path, engine, target_far: float = 0.01, progress=None) -> 
         data=str(folder),
         computed_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     )
+    return result
+
+
+def calibrate_open_set(folder: Path, engine, target_far: float = 0.01, enroll: int = 2, progress=None,
+                       cache_dir: Path | None = None) -> dict:
+    """Threshold and ambiguity margin from a people/ + strangers/ folder (core/openset.py).
+
+    The first ``enroll`` photos of each person are enrolled (in memory), the rest are probes, every stranger is
+    presented; threshold and margin are chosen on the calibration half (FAR <= ``target_far`` of its strangers,
+    highest identification rate) and the held-out half reports what they give on people they were not fitted to.
+    """
+    from core import openset
+
+    data = openset.load_open_set(folder)
+    paths = openset.people_paths(data)
+    embedder = engine.embedder
+    embedded = openset.embed_paths(paths, engine.detector, {"model": (embedder.key, embedder.embed_faces, embedder.dim)},
+                                   cache_dir, progress)
+    vectors, found = embedded["model"]
+    metric = engine.settings.distance_metric
+    result = openset.evaluate(data, vectors, metric, enroll, engine.settings.identity_template, target_far)
+    for part in ("calibration", "heldout", "all"):
+        result[part].pop("curve", None)
+    result.update(
+        model=embedder.key,
+        criterion=f"open-set 1:N ({enroll} enrollment photos per person, strangers never enrolled), "
+                  "calibration half of people and strangers",
+        people=len(data.people), strangers=len(data.strangers), photos=len(paths),
+        photos_without_face=int((~found).sum()), detector=engine.detector.name, data=str(folder),
+        far=result["calibration"]["at_threshold"]["far"],
+        computed_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    )
+    for part in ("calibration", "heldout"):
+        result[part].pop("genuine_best", None)
+        result[part].pop("stranger_best", None)
     return result

@@ -14,7 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
-from core.errors import FaceDashError, ImageError, NoFaceError
+from core.errors import ConfigError, FaceDashError, ImageError, NoFaceError
 
 log = logging.getLogger("core.cli")
 
@@ -55,7 +55,9 @@ def _engine(args, settings=None):
 def _progress(total: int, desc: str, enabled: bool = True):
     from tqdm import tqdm
 
-    bar = tqdm(total=total, desc=desc, unit="item", file=sys.stderr, disable=not enabled or total < 2, leave=False)
+    # total 0 = not known yet (the callback sets it); a single item needs no bar
+    bar = tqdm(total=total or None, desc=desc, unit="item", file=sys.stderr, disable=not enabled or total == 1,
+               leave=False)
 
     def update(done: int, total_now: int) -> None:
         if total_now and bar.total != total_now:
@@ -75,7 +77,8 @@ def _emit(args, payload, human: str) -> None:
 
 
 def _face_line(rec: dict, names: dict[str, str]) -> str:
-    who = names.get(rec["worker"], rec["worker"]) if rec["worker"] else "unknown"
+    who = names.get(rec["worker"], rec["worker"]) if rec["worker"] else (
+        "unknown (ambiguous)" if rec.get("ambiguous") else "unknown")
     if rec["distance"] is None:
         line = f"  face at {rec['box']}: unknown (no worker enrolled yet)"
     else:
@@ -246,10 +249,33 @@ def cmd_emotion(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from core.calibrate import calibrate
+    from core.calibrate import calibrate, calibrate_open_set
+    from core.openset import is_open_set_layout
 
+    if not 0 < args.target_far < 1:
+        raise ConfigError(f"--target-far must be between 0 and 1 (exclusive), got {args.target_far}")
     engine = _engine(args)
     bar = _progress(0, "photos", enabled=not args.quiet)
+    if is_open_set_layout(Path(args.labelled)):
+        if args.enroll < 1:
+            raise ConfigError(f"--enroll must be at least 1, got {args.enroll}")
+        result = calibrate_open_set(Path(args.labelled), engine, args.target_far, args.enroll, bar, args.cache_dir)
+        bar.close()
+        if not args.dry_run:
+            engine.gallery.save_calibration(result["model"], result["metric"], result)
+        held, cal = result["heldout"], result["calibration"]
+        lines = [f"{result['model']} / {result['metric']} / {result['template']}: {result['people']} people "
+                 f"({result['enroll_photos']} enrollment photos each), {result['strangers']} strangers, "
+                 f"{result['photos_without_face']} of {result['photos']} photos without a face found",
+                 f"{'part':<12} {'rank-1':>7} {'DIR@1%':>7} {'DIR@0.1%':>8} {'FAR at t':>8}"]
+        for part, r in (("calibration", cal), ("held-out", held)):
+            lines.append(f"{part:<12} {r['rank1']:>7.2%} {r['dir_at_far_0.01']:>7.2%} {r['dir_at_far_0.001']:>8.2%} "
+                         f"{r['at_threshold']['far']:>8.2%}")
+        lines.append(f"chosen threshold {result['threshold']:.4f}, ambiguity margin {result['margin']:.4f} "
+                     f"(FAR <= {result['target_far']:.2%} on the calibration part)"
+                     + ("" if args.dry_run else f"; saved to {engine.gallery.calibration_path}"))
+        _emit(args, result, "\n".join(lines))
+        return 0
     result = calibrate(Path(args.labelled), engine, target_far=args.target_far, progress=bar)
     bar.close()
     if not args.dry_run:
@@ -373,8 +399,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_emotion)
 
     p = sub.add_parser("calibrate", parents=[common], help="FAR/FRR on labelled photos; choose and save the threshold")
-    p.add_argument("labelled", type=Path, help="folder of <person>/<photos>")
+    p.add_argument("labelled", type=Path, help="folder of <person>/<photos>, or of people/<person>/<photos> + "
+                   "strangers/<photos> (open-set calibration, e.g. ../shared/data/faces/lfw-dev)")
     p.add_argument("--target-far", type=float, default=0.01, help="highest acceptable false-accept rate")
+    p.add_argument("--enroll", type=int, default=2, help="open-set layout: enrollment photos per person")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="open-set layout: keep the photos' vectors here to re-run quickly (biometric data of the "
+                        "people in the folder: only for research sets; default: nothing is kept)")
     p.add_argument("--dry-run", action="store_true", help="print, do not save to the gallery")
     p.set_defaults(func=cmd_calibrate)
 

@@ -51,7 +51,8 @@ class Settings(BaseSettings):
     # --- backends ---------------------------------------------------------------------------------
     detector: str = Field("opencv", description="Face detector backend (see core.detectors registry).")
     recognition_model: str = Field(
-        "auto", description="Embedding model: 'auto' (VGG-Face if its weights are present, else Dlib), 'VGG-Face', 'Dlib'."
+        "auto", description="Embedding model: 'auto' (the strongest with weights present: Facenet512, else Dlib), "
+        "'Dlib', 'Facenet512', 'ArcFace', 'VGG-Face', 'SFace' (all but Dlib download their weights)."
     )
     emotion_backend: str = Field(
         "auto", description="Emotion backend: 'auto' (own model if shipped, else fer), 'fer', 'deepface', 'own'."
@@ -61,6 +62,14 @@ class Settings(BaseSettings):
     )
     identity_threshold: float | None = Field(
         None, gt=0, description="Override of the identity threshold; else the gallery's calibrated value, else DeepFace's."
+    )
+    identity_template: Literal["nearest", "mean"] = Field(
+        "mean", description="How a face is compared with a worker's enrollment photos: the nearest photo, or the "
+        "mean of their vectors (measured on lfw-dev: docs/identity.md)."
+    )
+    identity_margin: float | None = Field(
+        None, ge=0, description="A face whose two nearest workers' distances differ by less than this is left "
+        "'unknown (ambiguous)'; unset = the model's calibrated default (docs/identity.md), 0 = off."
     )
     identity_vote_window: int = Field(
         5, ge=1, le=50, description="Video and live camera: a face is named by a vote over its last this many analysed "
@@ -79,6 +88,9 @@ class Settings(BaseSettings):
     enroll_min_face_size: int = Field(60, ge=8, description="Smallest face side accepted for enrollment photos.")
     enroll_min_sharpness: float = Field(
         15.0, ge=0, description="Minimum variance of the Laplacian of the face crop (blur gate) for enrollment."
+    )
+    enroll_max_yaw_degrees: float = Field(
+        35.0, gt=0, le=90, description="Enrollment refuses faces turned further than this (yaw from 5 landmarks)."
     )
 
     # --- input limits -----------------------------------------------------------------------------

@@ -50,6 +50,9 @@ class BackendReport:
     threshold: float
     threshold_source: str
     metric: str
+    margin: float = 0.0
+    template: str = "nearest"
+    embedding: str = ""
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -64,6 +67,9 @@ class BackendReport:
             "identity_threshold": self.threshold,
             "threshold_source": self.threshold_source,
             "metric": self.metric,
+            "identity_margin": self.margin,
+            "identity_template": self.template,
+            "embedding": self.embedding,
         }
 
 
@@ -97,7 +103,12 @@ class FaceEngine:
         return self.emotion_model is not None
 
     def threshold(self) -> tuple[float, str]:
-        return self.gallery.threshold(self.embedder.name, self.settings.distance_metric, self.settings.identity_threshold)
+        return self.gallery.threshold(self.embedder.key, self.settings.distance_metric, self.settings.identity_threshold,
+                                      self.settings.identity_template)
+
+    def margin(self) -> float:
+        return self.gallery.margin(self.embedder.key, self.settings.distance_metric, self.settings.identity_margin,
+                                   self.settings.identity_template)
 
     def backend_report(self) -> BackendReport:
         threshold, source = self.threshold()
@@ -110,11 +121,19 @@ class FaceEngine:
             threshold=threshold,
             threshold_source=source,
             metric=self.settings.distance_metric,
+            margin=self.margin(),
+            template=self.settings.identity_template,
+            embedding=self.embedder.key,
         )
 
     # ------------------------------------------------------------------ pipeline
     def ensure_gallery_embeddings(self, progress=None) -> int:
-        """Re-embed kept enrollment photos for the current recognition model if needed (after a model change)."""
+        """Re-embed kept enrollment photos for the current recognition model and alignment if needed (after an
+        upgrade or a model change). Without a ``progress`` callback, progress is logged every 10%."""
+        if progress is None:
+            def progress(done: int, total: int) -> None:
+                if done == total or done % max(1, total // 10) == 0:
+                    log.info("re-embedding kept photos with %s: %d/%d", self.embedder.key, done, total)
         added = self.gallery.ensure_embeddings(self.detector, self.embedder, progress)
         self._reembed_done = True
         return added
@@ -122,14 +141,16 @@ class FaceEngine:
     def detect(self, image_bgr: np.ndarray) -> list[DetectedFace]:
         return self.detector.detect(image_bgr)
 
-    def identify(self, faces: list[DetectedFace]) -> list[IdentityMatch]:
+    def identify(self, image_bgr: np.ndarray, faces: list[DetectedFace]) -> list[IdentityMatch]:
+        """Who each face of ``image_bgr`` is: chipped the way the recognition model expects, then 1:N search."""
         if not faces:
             return []
         if not self._reembed_done:
             self.ensure_gallery_embeddings()
-        vectors = self.embedder.embed([f.crop for f in faces])
+        vectors = self.embedder.embed_faces(image_bgr, faces)
         threshold, _ = self.threshold()
-        return self.gallery.identify(vectors, self.embedder.name, self.settings.distance_metric, threshold)
+        return self.gallery.identify(vectors, self.embedder.key, self.settings.distance_metric, threshold,
+                                     margin=self.margin(), template=self.settings.identity_template)
 
     def emotions(self, crops: list[np.ndarray]) -> list[EmotionResult]:
         if self.emotion_model is None:
@@ -145,7 +166,7 @@ class FaceEngine:
         t0 = time.perf_counter()
         faces = self.detect(image_bgr)
         t1 = time.perf_counter()
-        identities = self.identify(faces)
+        identities = self.identify(image_bgr, faces)
         t2 = time.perf_counter()
         emotions: list[EmotionResult | None] = (
             list(self.emotion_model.predict([f.crop for f in faces])) if (self.emotion_model and faces) else [None] * len(faces)
@@ -161,5 +182,5 @@ class FaceEngine:
         return self.gallery.enroll(
             worker_id, photos, consent, self.detector, self.embedder, name=name,
             min_face_size=self.settings.enroll_min_face_size, min_sharpness=self.settings.enroll_min_sharpness,
-            max_pixels=self.settings.max_image_pixels,
+            max_pixels=self.settings.max_image_pixels, max_yaw_degrees=self.settings.enroll_max_yaw_degrees,
         )

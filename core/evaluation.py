@@ -391,22 +391,23 @@ def embed_photos(engine, photos: list[LabelledPhoto], progress: bool = True) -> 
     """Detect (largest face) and embed each photo with the engine's detector and recognition model."""
     from core.images import load_image
 
-    kept, crops, skipped = [], [], []
+    kept, rows, skipped = [], [], []
     t0 = time.perf_counter()
     with _progress_bar(len(photos), f"embed {engine.embedder.name}", progress, "photo") as bar:
         for photo in photos:
             try:
-                faces = engine.detect(load_image(photo.path))
+                image = load_image(photo.path)
+                faces = engine.detect(image)
             except ImageError as exc:
                 skipped.append({"person": photo.person, "photo": photo.name, "reason": str(exc)})
             else:
                 if faces:
                     kept.append(photo)
-                    crops.append(faces[0].crop)
+                    rows.append(engine.embedder.embed_faces(image, faces[:1])[0])  # largest face, model's chip
                 else:
                     skipped.append({"person": photo.person, "photo": photo.name, "reason": "no face found"})
             bar.update(1)
-        vectors = engine.embedder.embed(crops) if crops else np.zeros((0, engine.embedder.dim), np.float32)
+        vectors = np.asarray(rows, np.float32) if rows else np.zeros((0, engine.embedder.dim), np.float32)
     seconds = (time.perf_counter() - t0) / max(len(photos), 1)
     return Embeddings(kept, np.asarray(vectors, np.float32), skipped, seconds)
 
@@ -466,7 +467,7 @@ def evaluate_identity_model(model: str, photos: list[LabelledPhoto], settings: S
     try:
         engine = FaceEngine(identity_settings(work / "gallery", model, settings), load_emotion=False)
         metric = engine.settings.distance_metric
-        name = engine.embedder.name
+        name = engine.embedder.key  # gallery files and calibration are per model *and* alignment
         people = sorted({p.person for p in photos})
 
         # 1. embeddings of every photo (largest face), pair distances
@@ -658,7 +659,9 @@ def evaluate_identity(models: list[str] | None = None, subset: int = 0, out_dir:
     from core.errors import ConfigError
 
     settings = settings or load_settings()
-    canonical = {"vgg-face": "VGG-Face", "dlib": "Dlib"}
+    from core.embedders import MODELS
+
+    canonical = {registry_key: model for model, (registry_key, *_rest) in MODELS.items()}
     names = [canonical.get(m.strip().lower(), m.strip()) for m in (models or EMBEDDERS.names()) if m.strip()]
     unknown = [m for m in names if m.lower() not in EMBEDDERS]
     if unknown:

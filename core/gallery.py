@@ -4,8 +4,9 @@ Layout of the gallery folder::
 
     gallery.json               workers, display names, consent records, photo list (no biometric data)
     photos/<worker_id>/<sha>.jpg   enrollment photos (kept so a model change can re-embed)
-    embeddings/<model>.npz     worker_ids, photo sha256s and vectors for one recognition model
-    calibration.json           calibrated identity thresholds per model and metric (core/calibrate.py)
+    embeddings/<key>.npz       worker_ids, photo sha256s and vectors for one recognition model *and* alignment
+                               (key e.g. ``Dlib@dlib5-150-p0.25``; older versions are re-embedded, then removed)
+    calibration.json           calibrated identity thresholds per embedding key and metric (core/calibrate.py)
     .lock                      inter-process write lock (filelock)
 
 Every file is written to a temporary name and renamed into place (atomic on POSIX), and all writers hold the
@@ -237,8 +238,11 @@ class Gallery:
         min_face_size: int = 60,
         min_sharpness: float = 15.0,
         max_pixels: int = 40_000_000,
+        max_yaw_degrees: float | None = None,
     ) -> EnrollmentReport:
         """Judge each photo, keep the accepted ones, embed them; raise EnrollmentError if none is usable.
+
+        ``max_yaw_degrees``: refuse faces turned further than this (yaw from dlib's 5 landmarks; None = no check).
 
         Nothing is written unless at least one photo is accepted.
         """
@@ -269,12 +273,15 @@ class Gallery:
             seen[digest] = photo_name
             images[digest] = image
             verdict = judge_faces(photo_name, digest, detector.detect(image), min_face_size, min_sharpness)
+            if verdict.accepted and max_yaw_degrees is not None:
+                verdict = judge_yaw(verdict, image, max_yaw_degrees, embedder.weights_dir)
             verdicts.append(verdict)
 
         accepted = [v for v in verdicts if v.accepted]
-        vectors = embedder.embed([v.face.crop for v in accepted]) if accepted else np.zeros((0, embedder.dim))
+        vectors = (np.vstack([embedder.embed_faces(images[v.sha256], [v.face]) for v in accepted]) if accepted
+                   else np.zeros((0, embedder.dim)))
         # near-duplicates (same picture resized or re-encoded) add nothing and skew the nearest-neighbour search
-        existing_own = self._worker_vectors(embedder.name, worker_id)
+        existing_own = self._worker_vectors(embedder.key, worker_id)
         pool = [existing_own] if existing_own.size else []
         hashes = [int(p["dhash"], 16) for p in index["workers"].get(worker_id, {}).get("photos", []) if p.get("dhash")]
         keep_vectors = []
@@ -315,10 +322,10 @@ class Gallery:
                 entry["photos"].append({"file": rel, "sha256": verdict.sha256, "added_at": _now(),
                                         "box": verdict.face.box.as_list(), "dhash": f"{dhash(images[verdict.sha256]):016x}"})
                 new_photo_ids.append(verdict.sha256)
-            ids, shas, old = self._read_embeddings(embedder.name)
+            ids, shas, old = self._read_embeddings(embedder.key)
             old = old if old.size else np.zeros((0, embedder.dim), np.float32)
             self._write_embeddings(
-                embedder.name,
+                embedder.key,
                 list(ids) + [worker_id] * len(new_photo_ids),
                 list(shas) + new_photo_ids,
                 np.vstack([old, accepted_vectors]),
@@ -359,14 +366,18 @@ class Gallery:
         log.info("erased worker %s from gallery %s", worker_id, self.folder)
 
     def ensure_embeddings(self, detector, embedder: Embedder, progress=None) -> int:
-        """Embed kept photos that have no vector under ``embedder``'s model (after a model change). Returns count."""
+        """Embed kept photos that have no vector under ``embedder.key`` (after a model or alignment change).
+
+        Vectors of other versions of the same model (an older alignment, e.g. ``Dlib.npz`` from before chips) are
+        never mixed with the current ones: once every kept photo has a current vector, those files are deleted
+        (data minimisation: no biometric data is kept that nothing uses). Returns the number of photos embedded.
+        """
         index = self._read_index()
-        ids, shas, vectors = self._read_embeddings(embedder.name)
+        ids, shas, vectors = self._read_embeddings(embedder.key)
         have = set(zip(ids, shas))
         todo = [(wid, p) for wid, w in index["workers"].items() for p in w.get("photos", []) if (wid, p["sha256"]) not in have]
-        if not todo:
-            return 0
-        log.info("re-embedding %d kept photo(s) with %s", len(todo), embedder.name)
+        if todo:
+            log.info("re-embedding %d kept photo(s) with %s", len(todo), embedder.key)
         new_ids, new_shas, new_vectors = [], [], []
         for n, (wid, photo) in enumerate(todo):
             image = decode_image((self.folder / photo["file"]).read_bytes(), photo["file"])
@@ -374,33 +385,57 @@ class Gallery:
             if not faces:
                 log.warning("kept photo %s: no face found by %s; skipped", photo["file"], getattr(detector, "name", "?"))
                 continue
-            new_vectors.append(embedder.embed([faces[0].crop])[0])
+            new_vectors.append(embedder.embed_faces(image, faces[:1])[0])
             new_ids.append(wid)
             new_shas.append(photo["sha256"])
             if progress:
                 progress(n + 1, len(todo))
         with self._locked():
-            ids, shas, vectors = self._read_embeddings(embedder.name)
-            vectors = vectors if vectors.size else np.zeros((0, embedder.dim), np.float32)
-            stacked = np.vstack([vectors, np.asarray(new_vectors, np.float32).reshape(-1, embedder.dim)])
-            self._write_embeddings(embedder.name, list(ids) + new_ids, list(shas) + new_shas, stacked)
+            if new_ids:
+                ids, shas, vectors = self._read_embeddings(embedder.key)
+                vectors = vectors if vectors.size else np.zeros((0, embedder.dim), np.float32)
+                stacked = np.vstack([vectors, np.asarray(new_vectors, np.float32).reshape(-1, embedder.dim)])
+                self._write_embeddings(embedder.key, list(ids) + new_ids, list(shas) + new_shas, stacked)
+            for stale in self.embedding_models():
+                if stale != embedder.key and stale.split("@")[0] == embedder.name:
+                    self._embeddings_path(stale).unlink(missing_ok=True)
+                    log.info("removed embeddings of an older alignment: %s (now %s)", stale, embedder.key)
         return len(new_ids)
 
     # ---------------------------------------------------------------- identification
-    def threshold(self, model: str, metric: str, override: float | None = None) -> tuple[float, str]:
+    def _site_calibration(self, model: str, metric: str, template: str) -> dict | None:
+        """This gallery's calibration for the key and metric, unless it was made for another template."""
+        if not self.calibration_path.exists():
+            return None
+        try:
+            entry = json.loads(self.calibration_path.read_text())[model][metric]
+            float(entry["threshold"])
+        except (OSError, KeyError, ValueError, TypeError, json.JSONDecodeError):
+            return None
+        return entry if entry.get("template", template) == template else None
+
+    def threshold(self, model: str, metric: str, override: float | None = None,
+                  template: str = "mean") -> tuple[float, str]:
         """The identity threshold and where it came from: an override, this gallery's calibration, the project's
-        calibrated default, or DeepFace's table - in that order."""
+        calibrated default, or DeepFace's table - in that order. ``model`` is the embedding key (model@alignment)."""
         if override is not None:
             return float(override), "setting FACEDASH_IDENTITY_THRESHOLD"
-        if self.calibration_path.exists():
-            try:
-                calibration = json.loads(self.calibration_path.read_text())
-                return float(calibration[model][metric]["threshold"]), f"calibrated ({calibration[model][metric].get('computed_at', '')})"
-            except (KeyError, ValueError, TypeError, json.JSONDecodeError):
-                pass
-        if metric in CALIBRATED_DEFAULTS.get(model, {}):
-            return float(CALIBRATED_DEFAULTS[model][metric]), "project calibration (5-person set, 1:N, FAR <= 1%)"
-        return float(LIBRARY_THRESHOLDS[model][metric]), "DeepFace default"
+        site = self._site_calibration(model, metric, template)
+        if site is not None:
+            return float(site["threshold"]), f"calibrated ({site.get('computed_at', '')})"
+        default = CALIBRATED_DEFAULTS.get(model, {}).get(metric, {}).get(template)
+        if default:
+            return float(default["threshold"]), default["source"]
+        return float(LIBRARY_THRESHOLDS[model.split("@")[0]][metric]), "DeepFace default"
+
+    def margin(self, model: str, metric: str, override: float | None = None, template: str = "mean") -> float:
+        """The ambiguity margin: an override, else this gallery's calibration, else the project default, else 0."""
+        if override is not None:
+            return float(override)
+        site = self._site_calibration(model, metric, template)
+        if site is not None and isinstance(site.get("margin"), (int, float)):
+            return float(site["margin"])
+        return float(CALIBRATED_DEFAULTS.get(model, {}).get(metric, {}).get(template, {}).get("margin", 0.0))
 
     def save_calibration(self, model: str, metric: str, result: dict) -> None:
         with self._locked():
@@ -408,17 +443,71 @@ class Gallery:
             calibration.setdefault(model, {})[metric] = result
             atomic_write_bytes(self.calibration_path, json.dumps(calibration, indent=2).encode())
 
-    def identify(self, vectors: np.ndarray, model: str, metric: str, threshold: float) -> list[IdentityMatch]:
-        """1:N: the nearest enrolled worker per face (nearest photo), unknown above ``threshold``."""
+    def identify(self, vectors: np.ndarray, model: str, metric: str, threshold: float, *, margin: float = 0.0,
+                 template: str = "mean") -> list[IdentityMatch]:
+        """1:N: per face, the nearest enrolled worker; unknown above ``threshold`` or when ambiguous.
+
+        ``template``: a worker's distance is that of their nearest enrollment photo ("nearest") or of the mean of
+        their (unit-length) vectors ("mean"). ``margin``: when the second-nearest *worker* is within ``margin`` of
+        the nearest, the face is too close to call and stays unknown (``ambiguous``).
+        """
         vectors = np.atleast_2d(vectors)
+        workers, d = self.worker_distances(vectors, model, metric, template)
+        if not workers:
+            return [IdentityMatch(None, float("inf"), threshold, model, metric, None) for _ in range(len(vectors))]
+        matches = []
+        for row in d:
+            order = np.argsort(row, kind="stable")
+            best = float(row[order[0]])
+            worker = workers[order[0]]
+            second = float(row[order[1]]) if len(order) > 1 else float("inf")
+            ambiguous = best <= threshold and (second - best) < margin
+            accepted = best <= threshold and not ambiguous
+            matches.append(IdentityMatch(worker if accepted else None, best, threshold, model, metric, worker,
+                                         ambiguous=ambiguous,
+                                         second_worker_id=workers[order[1]] if len(order) > 1 else None,
+                                         second_distance=second))
+        return matches
+
+    def worker_distances(self, vectors: np.ndarray, model: str, metric: str,
+                         template: str = "mean") -> tuple[list[str], np.ndarray]:
+        """(worker ids, distances (n_faces, n_workers)) under ``template`` ("nearest" photo or "mean" vector)."""
         ids, _, gallery_vectors = self._read_embeddings(model)
         if not len(ids):
-            return [IdentityMatch(None, float("inf"), threshold, model, metric, None) for _ in range(len(vectors))]
-        d = distance(vectors, gallery_vectors, metric)
-        nearest = d.argmin(axis=1)
-        matches = []
-        for row, column in enumerate(nearest):
-            best = float(d[row, column])
-            worker = str(ids[column])
-            matches.append(IdentityMatch(worker if best <= threshold else None, best, threshold, model, metric, worker))
-        return matches
+            return [], np.zeros((len(vectors), 0))
+        return worker_distances(np.atleast_2d(vectors), np.asarray(ids, dtype=str), gallery_vectors, metric, template)
+
+
+def worker_distances(vectors: np.ndarray, ids: np.ndarray, gallery_vectors: np.ndarray, metric: str,
+                     template: str = "nearest") -> tuple[list[str], np.ndarray]:
+    """Distance of each probe vector to each worker: nearest photo, or the mean of the worker's unit vectors."""
+    workers, inverse = np.unique(ids, return_inverse=True)
+    if template == "mean":
+        unit = gallery_vectors / np.maximum(np.linalg.norm(gallery_vectors, axis=1, keepdims=True), 1e-12)
+        sums = np.zeros((len(workers), unit.shape[1]))
+        np.add.at(sums, inverse, unit)
+        means = sums / np.bincount(inverse)[:, None]
+        if metric == "euclidean":  # back to the model's scale: mean norm of each worker's vectors
+            norms = np.bincount(inverse, weights=np.linalg.norm(gallery_vectors, axis=1)) / np.bincount(inverse)
+            means = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12) * norms[:, None]
+        return [str(w) for w in workers], distance(vectors, means, metric)
+    if template != "nearest":
+        raise ValueError(f"unknown identity template {template!r}; use 'nearest' or 'mean'")
+    d = distance(vectors, gallery_vectors, metric)
+    per_worker = np.full((len(vectors), len(workers)), np.inf)
+    for column in range(len(workers)):
+        per_worker[:, column] = d[:, inverse == column].min(axis=1)
+    return [str(w) for w in workers], per_worker
+
+
+def judge_yaw(verdict: PhotoVerdict, image: np.ndarray, max_yaw_degrees: float, weights_dir) -> PhotoVerdict:
+    """Refuse a strongly turned face: recognition compares frontal-ish chips, and one profile enrollment photo
+    pulls strangers' profiles towards this worker."""
+    from core.alignment import landmarks5, points, yaw_degrees
+
+    yaw = yaw_degrees(points(landmarks5(image, [verdict.face], weights_dir)[0]))
+    if abs(yaw) > max_yaw_degrees:
+        return PhotoVerdict(verdict.name, False, f"face is turned sideways (yaw about {abs(yaw):.0f} degrees, at most "
+                            f"{max_yaw_degrees:.0f} accepted); use a photo facing the camera", verdict.sha256,
+                            verdict.face, verdict.sharpness)
+    return verdict

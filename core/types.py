@@ -77,7 +77,8 @@ class DetectedFace:
 
 @dataclass(frozen=True, slots=True)
 class IdentityMatch:
-    """Result of a 1:N search. ``worker_id`` is None when the nearest distance is above ``threshold``."""
+    """Result of a 1:N search. ``worker_id`` is None when the nearest distance is above ``threshold``, or when the
+    second-nearest worker is too close to call (``ambiguous``: shown as "unknown (ambiguous)")."""
 
     worker_id: str | None
     distance: float
@@ -85,10 +86,18 @@ class IdentityMatch:
     model: str
     metric: str
     nearest_worker_id: str | None = None
+    ambiguous: bool = False
+    second_worker_id: str | None = None
+    second_distance: float = float("inf")
 
     @property
     def is_known(self) -> bool:
         return self.worker_id is not None
+
+    @property
+    def unknown_label(self) -> str:
+        """What an unnamed face is shown as: "unknown", or "unknown (ambiguous)" when two workers were too close."""
+        return "unknown (ambiguous)" if self.ambiguous else "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +164,9 @@ class Observation:
             "worker": self.identity.worker_id,
             "distance": None if not np.isfinite(self.identity.distance) else round(float(self.identity.distance), 4),
             "threshold": round(float(self.identity.threshold), 4),
-            "recognition_model": self.identity.model,
+            "ambiguous": bool(self.identity.ambiguous),
+            "recognition_model": self.identity.model.split("@")[0],
+            "embedding": self.identity.model,  # model@alignment, e.g. Dlib@dlib5-150-p0.25
             "metric": self.identity.metric,
             "emotion": None,
             "valence": None,

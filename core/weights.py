@@ -25,6 +25,11 @@ DLIB_FILES = {
 #: Files DeepFace downloads, with the address it downloads from (for the error message).
 DOWNLOADED_FILES = {
     "vgg_face_weights.h5": "https://github.com/serengil/deepface_models/releases/download/v1.0/vgg_face_weights.h5",
+    "facenet512_weights.h5": "https://github.com/serengil/deepface_models/releases/download/v1.0/facenet512_weights.h5",
+    "arcface_weights.h5": "https://github.com/serengil/deepface_models/releases/download/v1.0/arcface_weights.h5",
+    "face_recognition_sface_2021dec.onnx": (
+        "https://github.com/opencv/opencv_zoo/raw/main/models/face_recognition_sface/face_recognition_sface_2021dec.onnx"
+    ),
     "facial_expression_model_weights.h5": (
         "https://github.com/serengil/deepface_models/releases/download/v1.0/facial_expression_model_weights.h5"
     ),

@@ -36,7 +36,10 @@ for field in ("retention_days", "emotion_enabled", "emotion_purpose", "emotion_p
 with st.form("recognition_form", border=True):
     st.subheader("Recognition threshold")
     st.caption(f"In use: {report['identity_threshold']:.4f} ({report['metric']} distance), from "
-               f"{report['threshold_source']}. Lower is stricter: fewer strangers accepted, more workers missed.")
+               f"{report['threshold_source']}. Lower is stricter: fewer strangers accepted, more workers missed. "
+               f"Faces are aligned for the model ({report['embedding']}) and compared with each worker's "
+               f"{report['identity_template']} enrollment vector; two workers within {report['identity_margin']:.4f} "
+               "of each other leave the face 'unknown (ambiguous)'.")
     st.caption(f"Video and live camera: a face is named once {settings.identity_vote_min} of its last "
                f"{settings.identity_vote_window} analysed frames agree (FACEDASH_IDENTITY_VOTE_MIN / _WINDOW); "
                f"its emotion is the mean of its last {settings.emotion_smoothing_frames} "

@@ -98,7 +98,7 @@ def test_bad_upload_is_a_clear_4xx(api, tmp_path):
 def test_info_and_workers(api):
     base, _ = api
     info = requests.get(f"{base}/v1/info", headers={"X-API-Key": KEY}, timeout=60).json()
-    assert info["recognition_model"] == "Dlib" and "VGG-Face" in info["recognition_reason"]
+    assert info["recognition_model"] == "Dlib" and "Facenet512" in info["recognition_reason"]
     workers = requests.get(f"{base}/v1/workers", headers={"X-API-Key": KEY}, timeout=60).json()
     assert {w["worker_id"] for w in workers} == {"ben_afflek", "elton_john", "jerry_seinfeld", "madonna", "mindy_kaling"}
 

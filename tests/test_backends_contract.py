@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from core.detectors import DETECTORS, create_detector
-from core.embedders import EMBEDDERS, create_embedder, distance
+from core.embedders import EMBEDDERS, MODELS, create_embedder, distance
 from core.emotions import EMOTION_BACKENDS, create_emotion_model
 from core.errors import WeightsMissingError
 from core.images import load_image
@@ -39,22 +39,71 @@ def test_detector_contract(name, two_people, engine):
     assert detector.detect(np.full((200, 200, 3), 128, np.uint8)) == []  # blank frame: no face
 
 
+def _eyes_on_chip(chip, weights_dir):
+    """Eye centres (fractions of the chip side) found by dlib's 5-point predictor run on the chip itself."""
+    from core.alignment import eye_centres, landmarks5, points
+    from core.types import Box, DetectedFace
+
+    side = chip.shape[0]
+    box = Box(int(side * 0.12), int(side * 0.12), int(side * 0.76), int(side * 0.76))
+    left, right = eye_centres(points(landmarks5(chip, [DetectedFace(box, 1.0, chip)], weights_dir)[0]))
+    return left / side, right / side
+
+
+def _tilted(image, degrees):
+    import cv2
+
+    h, w = image.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    return cv2.warpAffine(image, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+
+
 @pytest.mark.parametrize("name", EMBEDDERS.names())
 def test_embedder_contract(name, two_people, engine):
+    """Loads (or fails with the one missing-weights error); makes chips of its declared size with level eyes
+    where the model expects them - also from a tilted photo -; same person closer than different people."""
+    from core.alignment import DLIB5_EYE_CENTRES, ChipSpec, face_chips
+
+    spec = EMBEDDERS_CHIPS[name]
+    images = two_people[0] + two_people[1]
+    tilted = _tilted(images[0], 15)
+    faces_tilted = engine.detect(tilted)
+    assert faces_tilted, "the detector must find the tilted face for this test"
+    chips = face_chips(tilted, faces_tilted[:1], spec, engine.weights_dir) + [
+        face_chips(image, engine.detect(image)[:1], spec, engine.weights_dir)[0] for image in images]
+    for chip in chips:
+        assert chip.shape == (spec.size, spec.size, 3) and chip.dtype == np.uint8
+    if spec.kind == "dlib5":  # dlib's chip: eyes level and on dlib's template positions
+        expected_left, expected_right = (np.array(p) for p in DLIB5_EYE_CENTRES[spec.padding])
+        for chip in chips:
+            left, right = _eyes_on_chip(chip, engine.weights_dir)
+            assert np.abs(left - expected_left).max() < 0.06 and np.abs(right - expected_right).max() < 0.06, (left, right)
+    else:  # DeepFace's alignment levels the eyes (the crop is then only resized and padded)
+        for chip in chips[:1]:
+            left, right = _eyes_on_chip(chip, engine.weights_dir)
+            assert abs(right[1] - left[1]) / (right[0] - left[0]) < np.tan(np.radians(6)), (left, right)
+    assert isinstance(spec, ChipSpec)
     try:
         embedder = create_embedder(name, engine.weights_dir)
     except WeightsMissingError as exc:
         message = str(exc)
-        assert ".h5" in message or ".dat" in message, message
+        assert any(ext in message for ext in (".h5", ".dat", ".onnx")), message
         assert str(engine.weights_dir) in message and "Download" in message
         return
-    crops = [engine.detect(image)[0].crop for image in two_people[0] + two_people[1]]
-    vectors = embedder.embed(crops)
+    assert embedder.chip == spec and embedder.key == f"{embedder.name}@{spec.version}"
+    vectors = np.vstack([embedder.embed_faces(image, engine.detect(image)[:1]) for image in images])
     assert vectors.shape == (6, embedder.dim) and np.isfinite(vectors).all()
     d = distance(vectors, vectors, "cosine")
     same = np.r_[d[0, 1:3], d[3, 4:6]].mean()
     different = d[:3, 3:].mean()
     assert same < different, f"{name}: same-person distance {same:.3f} not below different-person {different:.3f}"
+
+
+EMBEDDERS_CHIPS = {registry_key: chip for _model, (registry_key, _dim, _file, chip) in MODELS.items()}
+
+
+def test_every_registered_embedder_declares_its_chip():
+    assert sorted(EMBEDDERS_CHIPS) == EMBEDDERS.names()
 
 
 @pytest.mark.parametrize("name", EMOTION_BACKENDS.names())
@@ -97,10 +146,19 @@ def test_deepface_emotion_missing_weights_gives_one_actionable_error(tmp_path):
         create_emotion_model("deepface", tmp_path)
 
 
-def test_auto_recognition_falls_back_to_dlib_and_says_why(tmp_path):
+def test_auto_recognition_prefers_the_strongest_model_present_and_says_why(tmp_path):
     from core.embedders import resolve_recognition_model
 
     choice = resolve_recognition_model("auto", tmp_path)
-    assert choice.name == "Dlib" and "VGG-Face weights" in choice.reason and "not found" in choice.reason
-    (tmp_path / "vgg_face_weights.h5").write_bytes(b"x")
-    assert resolve_recognition_model("auto", tmp_path).name == "VGG-Face"
+    assert choice.name == "Dlib" and "Facenet512 weights" in choice.reason and "not found" in choice.reason
+    (tmp_path / "vgg_face_weights.h5").write_bytes(b"x")  # VGG-Face is weaker than aligned Dlib: not chosen
+    assert resolve_recognition_model("auto", tmp_path).name == "Dlib"
+    (tmp_path / "facenet512_weights.h5").write_bytes(b"x")
+    assert resolve_recognition_model("auto", tmp_path).name == "Facenet512"
+
+
+@pytest.mark.parametrize("model", ["Facenet512", "ArcFace", "SFace"])
+def test_downloaded_models_fail_with_the_missing_weights_error(model, tmp_path):
+    with pytest.raises(WeightsMissingError) as info:
+        create_embedder(model, tmp_path)
+    assert MODELS[model][2] in str(info.value) and "FACEDASH_RECOGNITION_MODEL=Dlib" in str(info.value)

@@ -14,11 +14,13 @@ from tests.conftest import PEOPLE, photos, snapshot
 
 
 def _identify(engine, gallery, path, threshold):
-    faces = engine.detect(load_image(path))
+    image = load_image(path)
+    faces = engine.detect(image)
     if not faces:
         return None
-    vectors = engine.embedder.embed([faces[0].crop])
-    return gallery.identify(vectors, engine.embedder.name, "cosine", threshold)[0]
+    vectors = engine.embedder.embed_faces(image, faces[:1])
+    margin = gallery.margin(engine.embedder.key, "cosine")
+    return gallery.identify(vectors, engine.embedder.key, "cosine", threshold, margin=margin)[0]
 
 
 def test_every_person_enrolls_with_reasons_for_rejections(enrolled_gallery):
@@ -35,7 +37,7 @@ def test_every_person_enrolls_with_reasons_for_rejections(enrolled_gallery):
 def test_top1_accuracy_on_validation_photos(enrolled_gallery, engine):
     """Rank-1: the nearest enrolled worker is the right one; open-set: also within the default threshold."""
     gallery, _ = enrolled_gallery
-    threshold, source = gallery.threshold(engine.embedder.name, "cosine")
+    threshold, source = gallery.threshold(engine.embedder.key, "cosine")
     assert source.startswith("project calibration")
     nearest_correct, accepted_correct, wrong_accepts, misses = 0, 0, 0, []
     for person in PEOPLE:
@@ -60,7 +62,7 @@ def test_held_out_person_is_unknown_at_calibrated_threshold(engine, tmp_path):
             continue
         data = [(p.name, p.read_bytes()) for p in photos(person, "train")]
         gallery.enroll(person, data, Consent("test", person, "pytest"), engine.detector, engine.embedder)
-    ids, _, enrolled_vectors = gallery._read_embeddings(engine.embedder.name)
+    ids, _, enrolled_vectors = gallery._read_embeddings(engine.embedder.key)
     result = calibrate_vectors(enrolled_vectors, list(ids), "cosine", target_far=0.01)
     assert result["far"] <= 0.01 and result["criterion"].startswith("1:N")
     unknown, total = 0, 0
@@ -129,19 +131,67 @@ def test_group_photo_is_rejected_for_enrollment(engine, tmp_path, shared_data):
     assert info.value.verdicts[0].accepted is False
 
 
-def test_model_change_reembeds_from_kept_photos(enrolled_gallery, engine, tmp_path):
+def test_upgrade_reembeds_an_old_alignment_from_kept_photos_and_never_mixes(enrolled_gallery, engine, tmp_path):
+    """A gallery written before chips (embeddings/Dlib.npz, vectors of unaligned crops) is re-embedded under the
+    current key from its kept photos on first use, and the old vectors are deleted, not mixed in."""
     import shutil
 
     gallery_src, _ = enrolled_gallery
     shutil.copytree(gallery_src.folder, tmp_path / "g")
+    folder = tmp_path / "g" / "embeddings"
+    (folder / f"{engine.embedder.key}.npz").rename(folder / "Dlib.npz")  # as written by the previous version
     gallery = Gallery(tmp_path / "g")
-    (tmp_path / "g" / "embeddings" / f"{engine.embedder.name}.npz").unlink()  # as if the model had just changed
-    added = gallery.ensure_embeddings(engine.detector, engine.embedder)
-    assert added == sum(w.photo_count for w in gallery.workers())
-    ids, _, vectors = gallery._read_embeddings(engine.embedder.name)
-    assert sorted(set(ids)) == list(PEOPLE) and vectors.shape[1] == engine.embedder.dim
-    match = _identify(engine, gallery, photos("madonna", "val")[0], 0.07)
-    assert match.nearest_worker_id == "madonna"
+    assert gallery.embedding_models() == ["Dlib"]
+    progress = []
+    added = gallery.ensure_embeddings(engine.detector, engine.embedder, progress=lambda n, total: progress.append(n))
+    assert added == sum(w.photo_count for w in gallery.workers()) and progress[-1] == added
+    assert gallery.embedding_models() == [engine.embedder.key]  # the old version is gone
+    ids, _, vectors = gallery._read_embeddings(engine.embedder.key)
+    assert sorted(set(ids)) == list(PEOPLE) and vectors.shape == (added, engine.embedder.dim)
+    threshold, _ = gallery.threshold(engine.embedder.key, "cosine")
+    match = _identify(engine, gallery, photos("madonna", "val")[0], threshold)
+    assert match.worker_id == "madonna"
+    assert gallery.ensure_embeddings(engine.detector, engine.embedder) == 0  # idempotent
+
+
+def test_templates_and_the_margin_rule(enrolled_gallery, engine):
+    """Nearest photo and mean template both name the val photos; a margin wider than the gap to the runner-up
+    leaves the face unknown and flagged ambiguous (never named as either worker)."""
+    gallery, _ = enrolled_gallery
+    threshold, _ = gallery.threshold(engine.embedder.key, "cosine")
+    image = load_image(photos("elton_john", "val")[0])
+    vectors = engine.embedder.embed_faces(image, engine.detect(image)[:1])
+    for template in ("nearest", "mean"):
+        match = gallery.identify(vectors, engine.embedder.key, "cosine", threshold, template=template)[0]
+        assert match.worker_id == "elton_john" and not match.ambiguous and match.second_worker_id != "elton_john"
+        assert match.second_distance > match.distance
+    gap = match.second_distance - match.distance
+    wide = gallery.identify(vectors, engine.embedder.key, "cosine", threshold, margin=gap * 1.01, template="mean")[0]
+    assert wide.worker_id is None and wide.ambiguous and wide.nearest_worker_id == "elton_john"
+    narrow = gallery.identify(vectors, engine.embedder.key, "cosine", threshold, margin=gap * 0.99, template="mean")[0]
+    assert narrow.worker_id == "elton_john"
+
+
+def test_enrollment_rejects_a_turned_face_with_the_reason(engine, tmp_path):
+    """Yaw from the 5 landmarks: the quarter-profile photo (about 26 degrees) is refused at a 15-degree limit,
+    the frontal one of the same person accepted."""
+    from core.alignment import landmarks5, points, yaw_degrees
+
+    yaws = {}
+    for path in photos("ben_afflek", "train"):
+        image = load_image(path)
+        faces = engine.detect(image)
+        if len(faces) == 1:
+            yaws[path] = yaw_degrees(points(landmarks5(image, faces, engine.weights_dir)[0]))
+    turned = max(yaws, key=lambda p: abs(yaws[p]))
+    frontal = min(yaws, key=lambda p: abs(yaws[p]))
+    assert abs(yaws[turned]) > 20 and abs(yaws[frontal]) < 5, yaws
+    report = Gallery(tmp_path / "g").enroll(
+        "ben", [(turned.name, turned.read_bytes()), (frontal.name, frontal.read_bytes())], Consent("t", "ben", "p"),
+        engine.detector, engine.embedder, max_yaw_degrees=15)
+    verdict = {v.name: v for v in report.verdicts}
+    assert not verdict[turned.name].accepted and "turned sideways" in verdict[turned.name].reason
+    assert verdict[frontal.name].accepted
 
 
 def test_rename_and_erase(enrolled_gallery, tmp_path):
@@ -172,7 +222,7 @@ def _reader(folder, stop_at, errors):
     while time.time() < deadline:
         try:
             json.loads((folder / "gallery.json").read_text())
-            gallery._read_embeddings("Dlib")
+            gallery._read_embeddings("Dlib@dlib5-150-p0.25")
         except Exception as exc:  # noqa: BLE001 - any failure is what we look for
             errors.put(repr(exc))
             return
@@ -189,7 +239,7 @@ def test_reader_never_sees_half_written_files(enrolled_gallery, tmp_path):
     reader.start()
     for n in range(30):
         gallery.rename("elton_john", f"Elton {n}")
-        ids, shas, vectors = gallery._read_embeddings("Dlib")
-        gallery._write_embeddings("Dlib", ids, shas, vectors)
+        ids, shas, vectors = gallery._read_embeddings("Dlib@dlib5-150-p0.25")
+        gallery._write_embeddings("Dlib@dlib5-150-p0.25", ids, shas, vectors)
     reader.join(20)
     assert errors.empty(), errors.get()

@@ -17,7 +17,7 @@ def faces_table(observations: list[Observation], names: dict[str, str], emotion_
         distance = ident.distance if math.isfinite(ident.distance) else None
         row = {
             "face": number,
-            "name": names.get(ident.worker_id, ident.worker_id) if ident.worker_id else "unknown",
+            "name": names.get(ident.worker_id, ident.worker_id) if ident.worker_id else ident.unknown_label,
             "worker id": ident.worker_id or "",
             "distance": None if distance is None else round(distance, 4),
             "threshold": round(ident.threshold, 4),
