@@ -162,3 +162,61 @@ def show_figure(builder, result: dict, key: str, title: str | None = None, **kwa
     if title:
         fig.update_layout(title_text=title)
     show(fig, key=key)
+
+
+OPEN_SET_FILE = "openset_lfw.json"
+OPEN_SET_COMMAND = "python benchmarks/bench_identity.py"
+
+
+def load_open_set_report(folder: Path) -> tuple[dict | None, str | None]:
+    """The lfw-dev open-set report, or (None, what is wrong with it); (None, None) when there is none."""
+    path = Path(folder) / OPEN_SET_FILE
+    if not path.is_file():
+        return None, None
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        return None, f"{path.name}: not readable JSON ({exc})"
+    if not isinstance(report, dict) or not isinstance(report.get("results"), list) or not report["results"]:
+        return None, f"{path.name}: expected an object with a non-empty 'results' list"
+    return report, None
+
+
+def show_open_set(folder: Path) -> None:
+    """The identity-at-scale tab: before/after table, DIR-FAR curves, distance histogram, FAR/FRR vs threshold."""
+    import streamlit as st
+
+    from core import openset_figures as of
+    from dashboard.components.empty import empty_state
+
+    report, problem = load_open_set_report(folder)
+    if problem:
+        st.error(f"Cannot show {problem}", icon=":material/error:")
+        return
+    if report is None:
+        empty_state(f"**No open-set evaluation yet** in `{folder}`. Run `{OPEN_SET_COMMAND}` on "
+                    f"`../shared/data/faces/lfw-dev`; it writes `{OPEN_SET_FILE}`.")
+        return
+    try:
+        shipped = of.headline(report)
+    except KeyError as exc:
+        st.error(f"Cannot show {OPEN_SET_FILE}: {exc}", icon=":material/error:")
+        return
+    held = shipped["heldout"]
+    st.caption(f"{report['people']} people, {report['strangers']} strangers, {report['photos']} photos "
+               f"({report['photos_without_face']} without a face found by {report['detector']}); threshold and "
+               f"margin chosen on the calibration half, figures on the held-out half; computed {report['computed_at']}")
+    cols = st.columns(4)
+    cols[0].metric("Rank-1", f"{held['rank1']:.1%}")
+    cols[1].metric("Named at 1% strangers accepted", f"{held['dir_at_far_0.01']:.1%}")
+    cols[2].metric("Named at 0.1% strangers accepted", f"{held['dir_at_far_0.001']:.1%}")
+    cols[3].metric("Threshold / margin", f"{shipped['threshold']:.4f} / {shipped['margin']:.4f}")
+    show_figure(of.dir_far_figure, report, key="eval_openset_dir")
+    left, right = st.columns(2)
+    with left:
+        show_figure(of.distance_histogram_figure, report, key="eval_openset_hist")
+    with right:
+        show_figure(of.far_frr_figure, report, key="eval_openset_far_frr")
+    pct = {c: st.column_config.NumberColumn(c, format="percent") for c in
+           ("rank-1", "DIR @ FAR 1%", "DIR @ FAR 0.1%", "FAR at threshold")}
+    st.dataframe(of.comparison_frame(report), hide_index=True, column_config=pct)

@@ -12,7 +12,8 @@ files = evaluation.load_results(settings.evaluation_dir)
 for problem in files.problems:
     st.error(f"Cannot show {problem}", icon=":material/error:")
 
-emotion_tab, identity_tab = st.tabs(["Emotion models (FER-2013)", "Identity (recognition)"])
+emotion_tab, identity_tab, scale_tab = st.tabs(["Emotion models (FER-2013)", "Identity (recognition)",
+                                                "Identity at scale (lfw-dev)"])
 with emotion_tab:
     if not files.emotion:
         empty_state(f"**No emotion evaluation yet** in `{settings.evaluation_dir}`. Run `{evaluation.EMOTION_COMMAND}` "
@@ -56,3 +57,6 @@ with identity_tab:
         with right:
             evaluation.show_figure(ev.identity_roc_figure, result, key="eval_id_roc")
         evaluation.show_figure(ev.distance_histogram_figure, result, key="eval_hist")
+
+with scale_tab:
+    evaluation.show_open_set(settings.evaluation_dir)
