@@ -1,4 +1,7 @@
-"""Per-face time of each engine stage (detect / embed / emotion) on real photos, per backend, side by side.
+"""Per-face time of each engine stage (detect / align + embed / emotion) on real photos, per backend, side by side.
+
+``embed_crop/<model>`` is the embedding alone on the detector's crop (how faces were embedded before chips),
+``align/<model>`` making the model's chip (core/alignment.py), ``align_embed/<model>`` both: what the engine does now.
 
     .venv/bin/python benchmarks/bench_engine.py [--repeat 3] [--out benchmarks/results/engine.json]
 
@@ -53,7 +56,7 @@ def main() -> int:
     images = [load_image(p) for p in sorted(FACES.glob("*/val__*"))]
     detectors = {name: create_detector(name, min_face_size=20) for name in ("opencv", "mtcnn", "dlib")}
     embedders, emotions, unavailable = {}, {}, {}
-    for name in ("Dlib", "VGG-Face"):
+    for name in ("Dlib", "VGG-Face", "Facenet512", "ArcFace"):
         try:
             embedders[name] = create_embedder(name, weights)
         except WeightsMissingError as exc:
@@ -64,11 +67,12 @@ def main() -> int:
         except WeightsMissingError as exc:
             unavailable[name] = str(exc)
 
-    crops = []
+    crops, framed = [], []
     for image in images:
         faces = detectors["opencv"].detect(image)
         if faces:
             crops.append(faces[0].crop)
+            framed.append((image, faces[:1]))
     for d in detectors.values():  # warm-up: first calls build graphs
         d.detect(images[0])
     for e in embedders.values():
@@ -83,9 +87,13 @@ def main() -> int:
                 _, seconds = timed(detector.detect, image)
                 samples.setdefault(f"detect/{name}", []).append(seconds)
         for name, embedder in embedders.items():
-            for crop in crops:
+            for crop, (image, faces) in zip(crops, framed):
                 _, seconds = timed(embedder.embed, [crop])
-                samples.setdefault(f"embed/{name}", []).append(seconds)
+                samples.setdefault(f"embed_crop/{name}", []).append(seconds)
+                chips, align_seconds = timed(embedder.chips, image, faces)
+                _, embed_seconds = timed(embedder.embed, chips)
+                samples.setdefault(f"align/{name}", []).append(align_seconds)
+                samples.setdefault(f"align_embed/{name}", []).append(align_seconds + embed_seconds)
         for name, model in emotions.items():
             for crop in crops:
                 _, seconds = timed(model.predict, [crop])
@@ -93,13 +101,14 @@ def main() -> int:
 
     stats = {k: {"median_ms": 1000 * statistics.median(v), "p90_ms": 1000 * sorted(v)[int(0.9 * (len(v) - 1))], "n": len(v)}
              for k, v in samples.items()}
-    base = stats["detect/opencv"]["median_ms"] + stats["embed/Dlib"]["median_ms"]
+    base = stats["detect/opencv"]["median_ms"] + stats["align_embed/Dlib"]["median_ms"]
     default_total = base + stats["emotion/fer"]["median_ms"]
     result = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "photos": len(images), "faces_embedded": len(crops), "repeat": args.repeat,
         "stages": stats,
-        "default_pipeline_ms_per_face": {"detect opencv + embed Dlib + emotion fer": default_total},
+        "default_pipeline_ms_per_face": {"detect opencv + align and embed Dlib + emotion fer": default_total},
+        "ratio_align_embed_to_embed_crop_dlib": stats["align_embed/Dlib"]["median_ms"] / stats["embed_crop/Dlib"]["median_ms"],
         "ratios_to_opencv_detect": {k: v["median_ms"] / stats["detect/opencv"]["median_ms"]
                                     for k, v in stats.items() if k.startswith("detect/")},
         "unavailable_here": unavailable,

@@ -387,6 +387,25 @@ def test_evaluation_page_shows_results_and_reports_bad_files(data_dir):
     assert list(per_class.columns[:4]) == ["class", "precision", "recall", "f1"]
 
 
+def test_evaluation_page_shows_the_open_set_report_and_names_a_broken_one(data_dir):
+    """The committed lfw-dev report (benchmarks/bench_identity.py) renders: headline metrics, 3 figures, the table."""
+    folder = get_settings().evaluation_dir
+    folder.mkdir(parents=True)
+    report = json.loads((ROOT / "data" / "evaluation" / "openset_lfw.json").read_text())
+    (folder / "openset_lfw.json").write_text(json.dumps(report))
+    at = ok(page("pages/evaluation.py"))
+    metrics = {m.label: m.value for m in at.metric}
+    shipped = next(r for r in report["results"] if r["path"] == "chip" and "curve" in r["heldout"])
+    assert metrics["Rank-1"] == f"{shipped['heldout']['rank1']:.1%}"
+    assert metrics["Named at 1% strangers accepted"] == f"{shipped['heldout']['dir_at_far_0.01']:.1%}"
+    assert len(at.get("plotly_chart")) == 3  # DIR-FAR curves, histogram, FAR/FRR
+    table = at.dataframe[-1].value
+    assert set(table["embedding"]) == {"crop", "chip"} and len(table) == len(report["results"])
+    (folder / "openset_lfw.json").write_text(json.dumps({"results": []}))
+    at = ok(page("pages/evaluation.py"))
+    assert any("openset_lfw.json: expected an object with a non-empty 'results' list" in e.value for e in at.error)
+
+
 # ------------------------------------------------------------------------------------------------ settings
 def test_settings_page_shows_backends_and_why(data_dir):
     at = ok(page("pages/settings.py"))

@@ -192,11 +192,11 @@ def test_erase_removes_real_gallery_entry(settings, tmp_path):
             crop = rng.integers(0, 255, (100, 100, 3), dtype=np.uint8)
             return [DetectedFace(Box(10, 10, 100, 100), 0.99, crop, detector="fake")]
 
-    class Embedder:
-        name, dim = "FakeNet", 8
+    class Embedder:  # the gallery's side of the embedder interface; erasure, not recognition, is under test
+        name, dim, key = "FakeNet", 8, "FakeNet@crop"
 
-        def embed(self, crops):
-            return np.random.default_rng(len(crops)).normal(size=(len(crops), 8)).astype(np.float32)
+        def embed_faces(self, image, faces):
+            return np.random.default_rng(len(faces)).normal(size=(len(faces), 8)).astype(np.float32)
 
     gallery = gallery_module.Gallery(settings.gallery_path)
     photo = encode_jpeg(np.random.default_rng(2).integers(0, 255, (160, 160, 3), dtype=np.uint8))
