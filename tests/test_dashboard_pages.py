@@ -397,7 +397,8 @@ def test_evaluation_page_shows_the_open_set_report_and_names_a_broken_one(data_d
     metrics = {m.label: m.value for m in at.metric}
     shipped = next(r for r in report["results"] if r["path"] == "chip" and "curve" in r["heldout"])
     assert metrics["Rank-1"] == f"{shipped['heldout']['rank1']:.1%}"
-    assert metrics["Named at 1% strangers accepted"] == f"{shipped['heldout']['dir_at_far_0.01']:.1%}"
+    assert metrics["Named at FAR 1%"] == f"{shipped['heldout']['dir_at_far_0.01']:.1%}"
+    assert metrics["Named at FAR 0.1%"] == f"{shipped['all']['dir_at_far_0.001']:.1%}"
     assert len(at.get("plotly_chart")) == 3  # DIR-FAR curves, histogram, FAR/FRR
     table = at.dataframe[-1].value
     assert set(table["embedding"]) == {"crop", "chip"} and len(table) == len(report["results"])
