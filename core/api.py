@@ -23,6 +23,7 @@ Errors are ``{"error": message, "kind": ErrorClass}`` with a 4xx/5xx status. Whe
 # FastAPI names are imported inside create_app (lazy import keeps `import core` light)
 import hmac
 import logging
+import math
 import tempfile
 import threading
 from pathlib import Path
@@ -117,7 +118,8 @@ def create_app(settings=None, engine=None):
         faces = engine.detect(frame)
         matches = engine.identify(frame, faces)
         return {"image": image.filename, "faces": [
-            {"box": f.box.as_list(), "worker": m.worker_id, "distance": round(m.distance, 4),
+            {"box": f.box.as_list(), "worker": m.worker_id, "distance": round(m.distance, 4) if math.isfinite(m.distance) else None,
+             "ambiguous": m.ambiguous,
              "threshold": round(m.threshold, 4), "detector_confidence": round(f.confidence, 4), "model": m.model}
             for f, m in zip(faces, matches)]}
 

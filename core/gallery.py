@@ -37,7 +37,7 @@ from core.types import IdentityMatch
 
 log = logging.getLogger(__name__)
 
-WORKER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+WORKER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # used with fullmatch: "$" would allow a final newline
 #: Two photos whose embeddings are closer than this (cosine) show the same picture (re-encoded, resized, cropped).
 #: Distinct photos of one person measured >= 0.01 with Dlib on the 5-people set; re-encodes/resizes 0.002-0.006.
 NEAR_DUPLICATE_COSINE = 0.004
@@ -107,7 +107,7 @@ RESERVED_PREFIX = "demo-"
 
 
 def validate_worker_id(worker_id: str) -> str:
-    if not isinstance(worker_id, str) or not WORKER_ID.match(worker_id):
+    if not isinstance(worker_id, str) or not WORKER_ID.fullmatch(worker_id):
         raise GalleryError(
             f"invalid worker id {worker_id!r}: use 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit"
         )

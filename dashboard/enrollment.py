@@ -42,7 +42,7 @@ def enroll_problems(worker_id: str, consent_text: str, given_by: str, recorded_b
     worker_id = (worker_id or "").strip()
     if not worker_id:
         problems.append("enter a worker id")
-    elif not WORKER_ID.match(worker_id):
+    elif not WORKER_ID.fullmatch(worker_id):
         problems.append(f"worker id {worker_id!r} is invalid: use 1-64 letters, digits, '_', '-' or '.', "
                         "starting with a letter or digit")
     elif worker_id.startswith(DEMO_PREFIX):

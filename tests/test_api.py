@@ -64,6 +64,23 @@ def test_identify_over_http(api):
     assert face["worker"] == "mindy_kaling" and len(face["box"]) == 4 and face["distance"] <= face["threshold"]
 
 
+def test_identify_on_an_empty_gallery_answers_unknown_not_500(api):
+    """A fresh install (or after the last erasure): no vectors, every face unknown with no distance - was a 500,
+    because the infinite distance could not be encoded as JSON."""
+    base, data = api
+    folder = data / "gallery" / "embeddings"
+    aside = data / "embeddings-aside"
+    folder.rename(aside)
+    try:
+        response = post(base, "/v1/identify", photos("mindy_kaling", "val")[0])
+    finally:
+        aside.rename(folder)
+    assert response.status_code == 200, response.text
+    face = response.json()["faces"][0]
+    assert face["worker"] is None and face["distance"] is None and face["ambiguous"] is False
+    assert post(base, "/v1/identify", photos("mindy_kaling", "val")[0]).json()["faces"][0]["worker"] == "mindy_kaling"
+
+
 def test_analyze_stores_known_faces(api):
     base, data = api
     response = post(base, "/v1/analyze", photos("elton_john", "val")[0], store="true")

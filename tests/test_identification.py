@@ -79,6 +79,17 @@ def test_held_out_person_is_unknown_at_calibrated_threshold(engine, tmp_path):
     assert sum(m is not None and m.worker_id == "jerry_seinfeld" for m in known) >= 4
 
 
+@pytest.mark.parametrize("worker_id", ["elton\n", "elton\r", " elton", "", "-x", "a" * 65, "demo-1", "a/b"])
+def test_bad_worker_ids_are_refused_before_anything_is_written(engine, tmp_path, worker_id):
+    """The id is matched whole: a trailing newline used to pass (the pattern's "$") and then could not be erased."""
+    from core.errors import GalleryError
+
+    data = [(p.name, p.read_bytes()) for p in photos("elton_john", "train")[:2]]
+    with pytest.raises(GalleryError, match="invalid worker id"):
+        Gallery(tmp_path / "g").enroll(worker_id, data, Consent("t", "x", "p"), engine.detector, engine.embedder)
+    assert not (tmp_path / "g").exists() or not any((tmp_path / "g").rglob("*.json"))
+
+
 def test_enrollment_needs_consent(engine, tmp_path):
     gallery = Gallery(tmp_path / "g")
     data = [(p.name, p.read_bytes()) for p in photos("madonna", "train")[:2]]
