@@ -32,7 +32,7 @@ from filelock import FileLock, Timeout
 from core.embedders import CALIBRATED_DEFAULTS, LIBRARY_THRESHOLDS, Embedder, distance
 from core.errors import ConsentError, EnrollmentError, GalleryError, ImageError, UnknownWorkerError
 from core.images import decode_image, encode_jpeg
-from core.quality import PhotoVerdict, dhash, hamming, judge_faces, sha256
+from core.quality import PhotoVerdict, dhash, hamming, judge_faces, judge_yaw, sha256
 from core.types import IdentityMatch
 
 log = logging.getLogger(__name__)
@@ -498,16 +498,3 @@ def worker_distances(vectors: np.ndarray, ids: np.ndarray, gallery_vectors: np.n
     for column in range(len(workers)):
         per_worker[:, column] = d[:, inverse == column].min(axis=1)
     return [str(w) for w in workers], per_worker
-
-
-def judge_yaw(verdict: PhotoVerdict, image: np.ndarray, max_yaw_degrees: float, weights_dir) -> PhotoVerdict:
-    """Refuse a strongly turned face: recognition compares frontal-ish chips, and one profile enrollment photo
-    pulls strangers' profiles towards this worker."""
-    from core.alignment import landmarks5, points, yaw_degrees
-
-    yaw = yaw_degrees(points(landmarks5(image, [verdict.face], weights_dir)[0]))
-    if abs(yaw) > max_yaw_degrees:
-        return PhotoVerdict(verdict.name, False, f"face is turned sideways (yaw about {abs(yaw):.0f} degrees, at most "
-                            f"{max_yaw_degrees:.0f} accepted); use a photo facing the camera", verdict.sha256,
-                            verdict.face, verdict.sharpness)
-    return verdict

@@ -70,3 +70,16 @@ def judge_faces(name: str, digest: str, faces: list[DetectedFace], min_face_size
         return PhotoVerdict(name, False, f"face is too blurry (sharpness {score:.1f} < {min_sharpness:.1f})",
                             digest, face, score)
     return PhotoVerdict(name, True, "ok", digest, face, score)
+
+
+def judge_yaw(verdict: PhotoVerdict, image: np.ndarray, max_yaw_degrees: float, weights_dir) -> PhotoVerdict:
+    """Refuse a strongly turned face: recognition compares frontal-ish chips, and one profile enrollment photo
+    pulls strangers' profiles towards this worker."""
+    from core.alignment import landmarks5, points, yaw_degrees
+
+    yaw = yaw_degrees(points(landmarks5(image, [verdict.face], weights_dir)[0]))
+    if abs(yaw) > max_yaw_degrees:
+        return PhotoVerdict(verdict.name, False, f"face is turned sideways (yaw about {abs(yaw):.0f} degrees, at most "
+                            f"{max_yaw_degrees:.0f} accepted); use a photo facing the camera", verdict.sha256,
+                            verdict.face, verdict.sharpness)
+    return verdict
