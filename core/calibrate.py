@@ -190,8 +190,9 @@ def calibrate_open_set(folder: Path, engine, target_far: float = 0.01, enroll: i
     vectors, found = embedded["model"]
     metric = engine.settings.distance_metric
     result = openset.evaluate(data, vectors, metric, enroll, engine.settings.identity_template, target_far)
-    for part in ("calibration", "heldout", "all"):
-        result[part].pop("curve", None)
+    for part in ("calibration", "heldout", "all"):  # the saved calibration keeps figures, not curves or distances
+        for bulky in ("curve", "genuine_best", "stranger_best"):
+            result[part].pop(bulky, None)
     result.update(
         model=embedder.key,
         criterion=f"open-set 1:N ({enroll} enrollment photos per person, strangers never enrolled), "
@@ -201,7 +202,4 @@ def calibrate_open_set(folder: Path, engine, target_far: float = 0.01, enroll: i
         far=result["calibration"]["at_threshold"]["far"],
         computed_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     )
-    for part in ("calibration", "heldout"):
-        result[part].pop("genuine_best", None)
-        result[part].pop("stranger_best", None)
     return result

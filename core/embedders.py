@@ -146,6 +146,10 @@ MODELS = {
 }
 
 
+#: registry key (as settings spell it, lower case) -> DeepFace's model name
+MODEL_NAMES = {registry_key: model for model, (registry_key, *_rest) in MODELS.items()}
+
+
 def _downloaded(model: str):
     _, dim, weights_file, chip = MODELS[model]
 
@@ -195,12 +199,11 @@ def resolve_recognition_model(requested: str, weights_dir: Path) -> BackendChoic
             missing.append(f"{model} weights {MODELS[model][2]}")
         log.info("recognition model %s", choice.reason)
         return choice
-    canonical = {registry_key: model for model, (registry_key, *_rest) in MODELS.items()}
-    if key not in canonical:
+    if key not in MODEL_NAMES:
         from core.errors import ConfigError
 
         raise ConfigError(f"unknown recognition model {requested!r}; choose one of: auto, {', '.join(MODELS)}")
-    return BackendChoice(requested, canonical[key], "set explicitly")
+    return BackendChoice(requested, MODEL_NAMES[key], "set explicitly")
 
 
 def create_embedder(name: str, weights_dir: Path) -> Embedder:

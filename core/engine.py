@@ -51,7 +51,7 @@ class BackendReport:
     threshold_source: str
     metric: str
     margin: float = 0.0
-    template: str = "nearest"
+    template: str = "mean"
     embedding: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -148,9 +148,11 @@ class FaceEngine:
         if not self._reembed_done:
             self.ensure_gallery_embeddings()
         vectors = self.embedder.embed_faces(image_bgr, faces)
-        threshold, _ = self.threshold()
-        return self.gallery.identify(vectors, self.embedder.key, self.settings.distance_metric, threshold,
-                                     margin=self.margin(), template=self.settings.identity_template)
+        s = self.settings
+        threshold, _, margin = self.gallery.decision_rule(self.embedder.key, s.distance_metric, s.identity_template,
+                                                          s.identity_threshold, s.identity_margin)
+        return self.gallery.identify(vectors, self.embedder.key, s.distance_metric, threshold, margin=margin,
+                                     template=s.identity_template)
 
     def emotions(self, crops: list[np.ndarray]) -> list[EmotionResult]:
         if self.emotion_model is None:

@@ -659,13 +659,12 @@ def evaluate_identity(models: list[str] | None = None, subset: int = 0, out_dir:
     from core.errors import ConfigError
 
     settings = settings or load_settings()
-    from core.embedders import MODELS
+    from core.embedders import MODEL_NAMES
 
-    canonical = {registry_key: model for model, (registry_key, *_rest) in MODELS.items()}
-    names = [canonical.get(m.strip().lower(), m.strip()) for m in (models or EMBEDDERS.names()) if m.strip()]
+    names = [MODEL_NAMES.get(m.strip().lower(), m.strip()) for m in (models or EMBEDDERS.names()) if m.strip()]
     unknown = [m for m in names if m.lower() not in EMBEDDERS]
     if unknown:
-        raise ConfigError(f"unknown recognition model(s) {', '.join(unknown)}; choose from {', '.join(canonical.values())}")
+        raise ConfigError(f"unknown recognition model(s) {', '.join(unknown)}; choose from {', '.join(MODEL_NAMES.values())}")
     photos = list_labelled_photos(folder, subset)
     log.info("identity data: %d photos of %d people%s", len(photos), len({p.person for p in photos}),
              f" (subset {subset} per person)" if subset else "")

@@ -418,24 +418,33 @@ class Gallery:
                   template: str = "mean") -> tuple[float, str]:
         """The identity threshold and where it came from: an override, this gallery's calibration, the project's
         calibrated default, or DeepFace's table - in that order. ``model`` is the embedding key (model@alignment)."""
-        if override is not None:
-            return float(override), "setting FACEDASH_IDENTITY_THRESHOLD"
-        site = self._site_calibration(model, metric, template)
-        if site is not None:
-            return float(site["threshold"]), f"calibrated ({site.get('computed_at', '')})"
-        default = CALIBRATED_DEFAULTS.get(model, {}).get(metric, {}).get(template)
-        if default:
-            return float(default["threshold"]), default["source"]
-        return float(LIBRARY_THRESHOLDS[model.split("@")[0]][metric]), "DeepFace default"
+        threshold, source, _ = self.decision_rule(model, metric, template, override)
+        return threshold, source
 
     def margin(self, model: str, metric: str, override: float | None = None, template: str = "mean") -> float:
         """The ambiguity margin: an override, else this gallery's calibration, else the project default, else 0."""
-        if override is not None:
-            return float(override)
+        return self.decision_rule(model, metric, template, margin_override=override)[2]
+
+    def decision_rule(self, model: str, metric: str, template: str = "mean", threshold_override: float | None = None,
+                      margin_override: float | None = None) -> tuple[float, str, float]:
+        """(threshold, where it came from, margin), reading this gallery's calibration once (identify runs per frame)."""
         site = self._site_calibration(model, metric, template)
-        if site is not None and isinstance(site.get("margin"), (int, float)):
-            return float(site["margin"])
-        return float(CALIBRATED_DEFAULTS.get(model, {}).get(metric, {}).get(template, {}).get("margin", 0.0))
+        default = CALIBRATED_DEFAULTS.get(model, {}).get(metric, {}).get(template)
+        if threshold_override is not None:
+            threshold, source = float(threshold_override), "setting FACEDASH_IDENTITY_THRESHOLD"
+        elif site is not None:
+            threshold, source = float(site["threshold"]), f"calibrated ({site.get('computed_at', '')})"
+        elif default:
+            threshold, source = float(default["threshold"]), default["source"]
+        else:
+            threshold, source = float(LIBRARY_THRESHOLDS[model.split("@")[0]][metric]), "DeepFace default"
+        if margin_override is not None:
+            margin = float(margin_override)
+        elif site is not None and isinstance(site.get("margin"), (int, float)):
+            margin = float(site["margin"])
+        else:
+            margin = float((default or {}).get("margin", 0.0))
+        return threshold, source, margin
 
     def save_calibration(self, model: str, metric: str, result: dict) -> None:
         with self._locked():
