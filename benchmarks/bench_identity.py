@@ -34,9 +34,9 @@ from core.config import load_settings  # noqa: E402
 from core.detectors import create_detector  # noqa: E402
 from core.embedders import create_embedder  # noqa: E402
 from core.engine import prepare_weights  # noqa: E402
+from core.evaluation import _progress_bar  # noqa: E402
 from core.images import load_image  # noqa: E402
 from core.openset import evaluate, load_open_set, people_paths  # noqa: E402
-from core.evaluation import _progress_bar  # noqa: E402
 
 log = logging.getLogger("bench_identity")
 LFW = REPO.parent / "shared" / "data" / "faces" / "lfw-dev"
@@ -148,7 +148,7 @@ def main() -> int:
     log.info("embedded %d photos in %.0f s", len(paths), time.perf_counter() - t0)
 
     results = []
-    for label, (vectors, found) in embedded.items():
+    for label, (vectors, _found) in embedded.items():
         for metric in ("cosine", "euclidean"):
             for template in ("nearest", "mean"):
                 for enroll in args.enroll:

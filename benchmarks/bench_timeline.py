@@ -37,7 +37,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core.timeline import TimelineStore, label_distribution, team_summary, weekday_hour_heatmap, worker_timeline  # noqa: E402
+from core.timeline import (  # noqa: E402
+    TimelineStore,
+    label_distribution,
+    team_summary,
+    weekday_hour_heatmap,
+    worker_timeline,
+)
 from core.types import EMOTIONS, Box, DetectedFace, EmotionResult, IdentityMatch, Observation  # noqa: E402
 
 logger = logging.getLogger("bench_timeline")
@@ -139,7 +145,7 @@ def live_day(folder: Path, hours: float, interval_s: float, rng) -> dict:
     """One Observation every ``interval_s`` seconds (cycling over 5 workers + unknown), appended one at a time."""
     store = TimelineStore(folder)
     crop = np.zeros((8, 8, 3), np.uint8)
-    t0 = dt.datetime(2025, 6, 2, 8, 0, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2025, 6, 2, 8, 0, tzinfo=dt.UTC)
     n = int(hours * 3600 / interval_s)
     max_files, latencies, cpu = 0, [], 0.0
     for i in range(n):
@@ -207,7 +213,7 @@ def main(argv=None) -> int:
     work = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="bench-timeline-"))
     work.mkdir(parents=True, exist_ok=True)
     results: dict = {
-        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "pandas": pd.__version__, "pyarrow": __import__("pyarrow").__version__,
                     "duckdb": __import__("duckdb").__version__,

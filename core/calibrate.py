@@ -167,7 +167,7 @@ def calibrate(folder: Path, engine, target_far: float = 0.01, progress=None) -> 
         people=len(set(embedded.labels)),
         skipped=[{"photo": p, "reason": r} for p, r in embedded.skipped],
         data=str(folder),
-        computed_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        computed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
     return result
 
@@ -200,6 +200,6 @@ def calibrate_open_set(folder: Path, engine, target_far: float = 0.01, enroll: i
         people=len(data.people), strangers=len(data.strangers), photos=len(paths),
         photos_without_face=int((~found).sum()), detector=engine.detector.name, data=str(folder),
         far=result["calibration"]["at_threshold"]["far"],
-        computed_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        computed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
     return result

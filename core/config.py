@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, JsonConfigSettingsSource, SettingsConfigDict
 
 from core.errors import ConfigError
+from core.fileio import atomic_write
 
 ENV_PREFIX = "FACEDASH_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -116,6 +117,20 @@ class Settings(BaseSettings):
 
     # --- live camera ------------------------------------------------------------------------------
     ice_servers: list[dict] = Field(default_factory=list, description="WebRTC ICE servers (TURN on Community Cloud).")
+    live_analysis: Literal["process", "thread"] = Field(
+        "process", description="Live page: run the models in a child process (default: the camera callback never "
+        "waits for the GIL-heavy model calls) or in a thread of the dashboard process (lower memory)."
+    )
+    live_status_file: Path | None = Field(
+        None, description="Live page: if set, the analysis worker writes its statistics here as JSON (tests, "
+        "monitoring)."
+    )
+
+    # --- evaluation -------------------------------------------------------------------------------
+    eval_data_dir: Path = Field(
+        PROJECT_ROOT.parent / "shared" / "data", description="Read-only evaluation data sets (FER-2013, faces, "
+        "videos): default ../shared/data next to the repository."
+    )
 
     @field_validator("detector", "emotion_backend")
     @classmethod
@@ -130,7 +145,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _vote_fits_window(self) -> "Settings":
+    def _vote_fits_window(self) -> Settings:
         if self.identity_vote_min > self.identity_vote_window:
             raise ValueError(
                 f"identity_vote_min ({self.identity_vote_min}) cannot exceed identity_vote_window "
@@ -139,7 +154,7 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _purpose_required(self) -> "Settings":
+    def _purpose_required(self) -> Settings:
         if self.emotion_enabled and self.emotion_purpose is None:
             raise ValueError(
                 "emotion_enabled=true needs emotion_purpose set to 'medical' or 'safety' "
@@ -185,10 +200,7 @@ def save_overrides(changes: dict, path: Path | None = None) -> Path:
     current = json.loads(path.read_text()) if path.exists() else {}
     merged = {**current, **changes}
     load_settings(**merged)  # raises ConfigError naming the bad field; nothing is written then
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(merged, indent=2, default=str))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(merged, indent=2, default=str))
     get_settings.cache_clear()
     return path
 

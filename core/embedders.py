@@ -103,7 +103,7 @@ class DeepFaceEmbedder:
         """Chip (align) each face of ``image_bgr`` the way this model expects, then embed."""
         return self.embed(self.chips(image_bgr, faces))
 
-    def load(self) -> "DeepFaceEmbedder":
+    def load(self) -> DeepFaceEmbedder:
         """Fail early, with an actionable message, if the weights are not on disk; then build the model."""
         require_weights(self.weights_dir, self.weights_file, f"Recognition model {self.name}", self.offline_alternative)
         from deepface.modules import modeling

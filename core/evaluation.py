@@ -209,7 +209,7 @@ def _round(values, digits: int = 5) -> list:
 
 # ================================================================================================ JSON
 def utc_now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def write_json(path: Path, payload: dict) -> Path:
@@ -301,7 +301,6 @@ def evaluate_emotion(backends: list[str] | None = None, subset: int = 0, out_dir
                      progress: bool = True) -> EmotionEvaluation:
     """Every requested (default: every registered) emotion backend on FER-2013 ``split``; writes JSON to ``out_dir``."""
     from core.emotions import EMOTION_BACKENDS
-
     from core.errors import ConfigError
 
     settings = settings or load_settings()
@@ -382,7 +381,7 @@ class Embeddings:
     def labels(self) -> list[str]:
         return [p.person for p in self.photos]
 
-    def select(self, keep) -> "Embeddings":
+    def select(self, keep) -> Embeddings:
         keep = [i for i, p in enumerate(self.photos) if keep(p)]
         return Embeddings([self.photos[i] for i in keep], self.vectors[keep], self.skipped, self.seconds_per_photo)
 
@@ -655,7 +654,6 @@ def evaluate_identity(models: list[str] | None = None, subset: int = 0, out_dir:
     """Every requested (default: every registered) recognition model; writes identity JSON files to ``out_dir``."""
     from core.embedders import EMBEDDERS, resolve_recognition_model
     from core.engine import prepare_weights
-
     from core.errors import ConfigError
 
     settings = settings or load_settings()

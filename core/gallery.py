@@ -22,9 +22,9 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 from filelock import FileLock, Timeout
@@ -52,7 +52,7 @@ class Consent:
     text: str
     given_by: str
     recorded_by: str
-    recorded_at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat())
+    recorded_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
 
     def __post_init__(self) -> None:
         if not self.text or not self.text.strip():
@@ -85,7 +85,7 @@ class WorkerInfo:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat()
+    return dt.datetime.now(dt.UTC).isoformat()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

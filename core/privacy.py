@@ -72,7 +72,7 @@ def audit(settings, action: str, actor: str, **fields: Any) -> dict:
     if bad:
         raise AuditError(f"audit fields {bad} would log biometric or emotion data; they are not allowed")
     record: dict[str, Any] = {
-        "time": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "time": dt.datetime.now(dt.UTC).isoformat(),
         "action": action,
         "actor": actor,
     }

@@ -7,7 +7,8 @@ is actually asked for.
 
 from __future__ import annotations
 
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from core.errors import ConfigError
 

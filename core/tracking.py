@@ -89,7 +89,7 @@ class FaceTracker:
         return settings.identity_vote_window, settings.identity_vote_min, settings.emotion_smoothing_frames
 
     @classmethod
-    def from_settings(cls, settings) -> "FaceTracker":
+    def from_settings(cls, settings) -> FaceTracker:
         window, min_votes, emotion_window = cls.settings_config(settings)
         return cls(window=window, min_votes=min_votes, emotion_window=emotion_window)
 

@@ -113,7 +113,7 @@ class EmotionResult:
         object.__setattr__(self, "scores", tuple(float(s) for s in self.scores))
 
     @classmethod
-    def from_probabilities(cls, probabilities, model: str) -> "EmotionResult":
+    def from_probabilities(cls, probabilities, model: str) -> EmotionResult:
         p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
         total = float(p.sum())
         if total <= 0 or not np.isfinite(total):
@@ -152,7 +152,7 @@ class Observation:
     def __post_init__(self) -> None:
         if self.time.tzinfo is None:
             raise ValueError("Observation.time must be timezone-aware (UTC)")
-        object.__setattr__(self, "time", self.time.astimezone(dt.timezone.utc))
+        object.__setattr__(self, "time", self.time.astimezone(dt.UTC))
 
     def to_record(self) -> dict:
         """A JSON-friendly summary (no pixels): what the CLI and the HTTP API print."""
@@ -182,4 +182,4 @@ class Observation:
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)

@@ -91,7 +91,7 @@ def analyze_video(
     if max_seconds is not None and total and total / fps > max_seconds:
         capture.release()
         raise ImageError(f"{path}: video is {total / fps:.0f} s long, over the {max_seconds:.0f} s limit; trim it first")
-    start_time = start_time or dt.datetime.now(dt.timezone.utc)
+    start_time = start_time or dt.datetime.now(dt.UTC)
     names = engine.gallery.display_names()
     tracker = FaceTracker.from_settings(engine.settings)
     writer = None

@@ -85,7 +85,8 @@ def run_retention_now(settings: Settings, actor: str) -> str:
 
 
 def load_demo(settings: Settings, actor: str = "dashboard") -> str:
-    from core.demo import DEMO_WORKERS, load_demo as _load
+    from core.demo import DEMO_WORKERS
+    from core.demo import load_demo as _load
     from core.privacy import audit
     from core.timeline.store import TimelineStore
 

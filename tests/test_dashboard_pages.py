@@ -256,8 +256,8 @@ def test_enroll_with_unusable_photos_shows_each_reason(data_dir):
 
 def test_rename_and_erase_worker_with_confirmation(data_dir, faces_dir):
     worker = enroll_direct("madonna", faces_dir, "w-mad")
-    from core.timeline.store import TimelineStore
     from core.demo import demo_frame
+    from core.timeline.store import TimelineStore
 
     rows = demo_frame(days=2, now="2026-01-10T12:00:00Z").head(20).assign(worker_id=worker, source="live")
     TimelineStore.from_settings(get_settings()).append(rows)
@@ -312,7 +312,7 @@ def test_history_charts_from_real_observations_with_emotion(emotion_on, faces_di
     settings = get_settings()
     engine = FaceEngine(settings)
     store = TimelineStore.from_settings(settings)
-    start = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0) - dt.timedelta(days=3)
+    start = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(days=3)
     stored = 0
     for n, path in enumerate(photos(faces_dir, "elton_john", "val", 5) + photos(faces_dir, "elton_john", "train", 6)):
         observations = engine.analyze(load_image(path), source="live", when=start + dt.timedelta(hours=7 * n))
@@ -447,10 +447,10 @@ def test_settings_enabling_emotion_requires_purpose_then_saves_and_reloads(data_
 
 
 def test_settings_run_retention_and_demo_buttons(data_dir):
-    from core.timeline.store import TimelineStore
     from core.demo import demo_frame
+    from core.timeline.store import TimelineStore
 
-    old = demo_frame(days=1, now=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=400)).head(10)
+    old = demo_frame(days=1, now=dt.datetime.now(dt.UTC) - dt.timedelta(days=400)).head(10)
     TimelineStore.from_settings(get_settings()).append(old.assign(worker_id="w-old", source="live"))
     at = page("pages/settings.py")  # start-up retention already removed the 400-day-old rows
     assert TimelineStore.from_settings(get_settings()).count() == 0

@@ -152,8 +152,9 @@ def test_enroll_worker_with_real_photos_gives_verdicts_thumbnails_and_audit(sett
     junk = next(v for v in outcome.verdicts if v.name == "junk.jpg")
     assert not junk.accepted and "not an image" in junk.reason
     assert set(outcome.thumbnails) == {p.name for p in paths}  # junk has no thumbnail
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     assert max(Image.open(io.BytesIO(next(iter(outcome.thumbnails.values())))).size) <= 200
     record = read_audit_log(settings)[-1]
@@ -255,8 +256,8 @@ def test_faces_table_hides_emotion_when_disabled():
 
     face = DetectedFace(Box(1, 2, 50, 50), 0.99, np.zeros((50, 50, 3), np.uint8))
     emotion = EmotionResult((0.1, 0, 0, 0.8, 0.05, 0.05, 0), "fer")
-    known = Observation(dt.datetime.now(dt.timezone.utc), "upload", face, IdentityMatch("w-1", 0.03, 0.07, "Dlib", "cosine", "w-1"), emotion)
-    unknown = Observation(dt.datetime.now(dt.timezone.utc), "upload", face,
+    known = Observation(dt.datetime.now(dt.UTC), "upload", face, IdentityMatch("w-1", 0.03, 0.07, "Dlib", "cosine", "w-1"), emotion)
+    unknown = Observation(dt.datetime.now(dt.UTC), "upload", face,
                           IdentityMatch(None, 0.2, 0.07, "Dlib", "cosine", "w-1"), emotion)
     on = faces_table([known, unknown], {"w-1": "Ann"}, emotion_enabled=True)
     assert list(on["name"]) == ["Ann", "unknown"] and list(on["emotion"]) == ["happy", "happy"]

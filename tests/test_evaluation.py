@@ -97,7 +97,7 @@ def test_emotion_metrics_agree_with_sklearn(fer_subset, fer_probabilities):
 
 def test_roc_curves_are_downsampled_and_keep_their_ends(fer_subset, fer_probabilities):
     _, labels = fer_subset
-    for emotion, curve in ev.emotion_metrics(labels, fer_probabilities)["roc"].items():
+    for _emotion, curve in ev.emotion_metrics(labels, fer_probabilities)["roc"].items():
         if curve["auc"] is None:
             continue
         assert 2 <= len(curve["fpr"]) == len(curve["tpr"]) <= ev.MAX_CURVE_POINTS
@@ -164,7 +164,7 @@ def test_committed_results_follow_the_schema():
     folder = REPO / "data" / "evaluation"
     summary = _strict_json(folder / "emotion_summary.json")
     assert summary["split"] == "PrivateTest" and summary["n"] == 3589 and summary["subset"] == 0
-    for name, info in summary["backends"].items():
+    for _name, info in summary["backends"].items():
         if info["available"]:
             payload = _strict_json(folder / info["file"])
             assert set(ev.EMOTION_KEYS) <= set(payload) and payload["n"] == 3589

@@ -135,7 +135,9 @@ def test_group_photo_is_rejected_for_enrollment(engine, tmp_path, shared_data):
     a = load_image(photos("jerry_seinfeld", "train")[0])
     b = load_image(photos("madonna", "train")[0])
     height = max(a.shape[0], b.shape[0])
-    pad = lambda im: cv2.copyMakeBorder(im, 0, height - im.shape[0], 0, 0, cv2.BORDER_CONSTANT)
+    def pad(im):
+        return cv2.copyMakeBorder(im, 0, height - im.shape[0], 0, 0, cv2.BORDER_CONSTANT)
+
     group = cv2.imencode(".jpg", np.hstack([pad(a), pad(b)]))[1].tobytes()
     with pytest.raises(EnrollmentError, match="2 faces found") as info:
         Gallery(tmp_path / "g").enroll("x", [("group.jpg", group)], Consent("t", "x", "p"), engine.detector, engine.embedder)

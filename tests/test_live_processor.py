@@ -278,7 +278,7 @@ def test_recorder_one_row_per_worker_per_interval(live_engine, clips):
     base = live_engine.analyze(clips["known"][10], source="live")[0]
     stranger = live_engine.analyze(clips["unknown"][10], source="live")[0]
     other = dataclasses.replace(base, identity=dataclasses.replace(base.identity, worker_id="bob"))
-    t0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
     written: list = []
     recorder = ObservationRecorder(written.extend, interval_s=1.0)
     for offset in (0.0, 0.4, 0.9, 1.0, 1.5, 2.1, 2.2):

@@ -22,7 +22,7 @@ from core.timeline import TimelineStore
 from core.timeline.cli import add_timeline_commands, main
 from core.types import Box, DetectedFace, EmotionResult, IdentityMatch, Observation
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NOW = dt.datetime.now(UTC).replace(microsecond=0)
 CROP = np.zeros((8, 8, 3), np.uint8)
 

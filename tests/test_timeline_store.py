@@ -36,7 +36,7 @@ from core.timeline.queries import (
 )
 from core.types import EMOTIONS, Box, DetectedFace, EmotionResult, IdentityMatch, Observation
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 T0 = dt.datetime(2025, 3, 10, 9, 0, tzinfo=UTC)  # a Monday
 CROP = np.zeros((8, 8, 3), np.uint8)
 

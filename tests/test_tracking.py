@@ -14,7 +14,7 @@ from core.errors import ConfigError
 from core.tracking import FaceTracker, iou
 from core.types import EMOTIONS, Box, DetectedFace, EmotionResult, IdentityMatch, Observation
 
-T0 = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
 FACE_BOX = Box(100, 80, 90, 90)
 
 

@@ -1,3 +1,4 @@
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -23,7 +24,7 @@ def test_emotion_result_orders_labels_and_valence():
 
 def test_values_are_frozen_and_crops_read_only():
     face = DetectedFace(Box(1, 2, 3, 4), 0.9, np.zeros((4, 4, 3), np.uint8))
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         face.confidence = 0.1
     with pytest.raises(ValueError):
         face.crop[0, 0, 0] = 1

@@ -642,7 +642,7 @@ class TimelineStore:
 
     # ---------------------------------------------------------------------------------------- construction
     @classmethod
-    def from_settings(cls, settings, **kwargs) -> "TimelineStore":
+    def from_settings(cls, settings, **kwargs) -> TimelineStore:
         """The store at ``settings.timeline_uri``; remote stores keep their lock in ``<data_dir>/.locks``."""
         uri = settings.timeline_uri
         if "lock_path" not in kwargs and "://" in uri and not uri.startswith("file://"):
@@ -661,7 +661,7 @@ class TimelineStore:
     def __repr__(self) -> str:
         return f"TimelineStore({self.uri!r})"
 
-    def __enter__(self) -> "TimelineStore":
+    def __enter__(self) -> TimelineStore:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -695,7 +695,7 @@ class TimelineStore:
         def __exit__(self, *exc):
             self.lock.release()
 
-    def maintenance_lock(self, timeout: float | None = None) -> "_Held":
+    def maintenance_lock(self, timeout: float | None = None) -> _Held:
         """Acquire the exclusive maintenance lock (context manager); :class:`StoreError` after ``timeout``."""
         import filelock
 

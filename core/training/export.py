@@ -20,9 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.training.data import (IMAGE_SIZE, NUM_CLASSES, flip_horizontal, load_split, to_float)
-from core.training.train import (DEFAULT_CHECKPOINT_DIR, LAST, MODELS_DIR, _atomic_write,
-                                 load_best_model, read_state)
+from core.training.data import IMAGE_SIZE, NUM_CLASSES, flip_horizontal, load_split, to_float
+from core.training.train import DEFAULT_CHECKPOINT_DIR, LAST, MODELS_DIR, _atomic_write, load_best_model, read_state
 from core.types import EMOTIONS
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ class ModelConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
+    def from_dict(cls, d: dict) -> ModelConfig:
         d = dict(d)
         d["filters"] = tuple(d.get("filters", cls.filters))
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})

@@ -47,7 +47,7 @@ def search(trials: int = 8, epochs: int = 2, subset: float = 0.2, seed: int = 0,
             _atomic_write(Path(out), json.dumps(result, indent=1).encode())
         return result
 
-    def objective(trial: "optuna.Trial") -> float:
+    def objective(trial: optuna.Trial) -> float:
         lr = trial.suggest_float("lr", *SEARCH_SPACE["lr"], log=True)
         wd = trial.suggest_float("weight_decay", *SEARCH_SPACE["weight_decay"], log=True)
         recipe = dataclasses.replace(base, lr=lr, weight_decay=wd, epochs=epochs, subset=subset, seed=seed,

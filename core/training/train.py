@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.training.data import AugmentConfig, DEFAULT_NPZ, class_weights, load_split, make_sequence
+from core.training.data import DEFAULT_NPZ, AugmentConfig, class_weights, load_split, make_sequence
 from core.training.model import ModelConfig, build_model
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class Recipe:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Recipe":
+    def from_dict(cls, d: dict) -> Recipe:
         d = dict(d)
         model = ModelConfig.from_dict(d.pop("model", {}))
         aug = dict(d.pop("augment", {}))

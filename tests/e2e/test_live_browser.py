@@ -46,7 +46,7 @@ def start_camera(frame, app, attempts: int = 3) -> dict:
         before = read_status(app.status_file).get("received", 0)
         frame.get_by_role("button", name="Start").click()
         try:
-            return wait_status(app, lambda s: s.get("received", 0) > before + 5, 12, f"frames (START #{attempt})")
+            return wait_status(app, lambda s, before=before: s.get("received", 0) > before + 5, 12, f"frames (START #{attempt})")
         except AssertionError:
             if attempt == attempts:
                 raise
