@@ -33,6 +33,8 @@ def render() -> str:
         default = field.default if field.default_factory is None else field.default_factory()
         if name == "data_dir":
             default = "<repo>/data"
+        elif name == "eval_data_dir":
+            default = "<repo>/../shared/data"
         rows.append(f"| `{ENV_PREFIX}{name.upper()}` | `{default}` | {field.description or ''} |")
     return HEADER + "\n".join(rows) + "\n" + FOOTER
 
