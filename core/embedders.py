@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from core.alignment import ChipSpec, face_chips
-from core.registry import Registry
+from core.registry import BackendChoice, Registry
 from core.types import DetectedFace
 from core.weights import has_weights, provision_offline_weights, require_weights
 
@@ -174,15 +173,6 @@ EMBEDDERS.register("arcface", "DeepFace ArcFace, 512-d, DeepFace-aligned 112 px 
     _downloaded("ArcFace"))
 EMBEDDERS.register("sface", "DeepFace SFace (ONNX), 128-d, DeepFace-aligned 112 px (weights downloaded)")(
     _downloaded("SFace"))
-
-
-@dataclass(frozen=True)
-class BackendChoice:
-    """Which backend a setting resolved to, and why (shown to the user)."""
-
-    requested: str
-    name: str
-    reason: str
 
 
 def resolve_recognition_model(requested: str, weights_dir: Path) -> BackendChoice:

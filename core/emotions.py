@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from core.errors import WeightsMissingError
-from core.registry import Registry
+from core.registry import BackendChoice, Registry
 from core.types import EMOTIONS, EmotionResult
 from core.weights import require_weights
 
@@ -207,41 +206,34 @@ def _own(weights_dir: Path | None = None) -> EmotionModel:
 FER_BASELINE_ACCURACY = 0.6587  # measured: data/evaluation/emotion_fer.json (3,589 PrivateTest faces)
 
 
-@dataclass(frozen=True)
-class EmotionChoice:
-    requested: str
-    name: str
-    reason: str
-
-
-def resolve_emotion_backend(requested: str) -> EmotionChoice:
+def resolve_emotion_backend(requested: str) -> BackendChoice:
     key = requested.strip().lower()
     if key != "auto":
         if key not in EMOTION_BACKENDS:
             from core.errors import ConfigError
 
             raise ConfigError(f"unknown emotion backend {requested!r}; choose one of: auto, {', '.join(EMOTION_BACKENDS.names())}")
-        return EmotionChoice(requested, key, "set explicitly")
+        return BackendChoice(requested, key, "set explicitly")
     fallback = _offline_fallback()
     if OWN_MODEL_PATH.is_file():
         card = json.loads(OWN_MODEL_CARD.read_text()) if OWN_MODEL_CARD.is_file() else {}
         accuracy = float(card.get("accuracy", {}).get("PrivateTest", 0.0))
         if accuracy > FER_BASELINE_ACCURACY:
-            return EmotionChoice(requested, "own", f"auto: own model found ({accuracy:.1%} on FER-2013 PrivateTest)")
-        return EmotionChoice(requested, fallback.name,
+            return BackendChoice(requested, "own", f"auto: own model found ({accuracy:.1%} on FER-2013 PrivateTest)")
+        return BackendChoice(requested, fallback.name,
                              f"auto: own model's PrivateTest accuracy {accuracy:.1%} does not beat fer's "
                              f"{FER_BASELINE_ACCURACY:.1%}; {fallback.reason}")
-    return EmotionChoice(requested, fallback.name,
+    return BackendChoice(requested, fallback.name,
                          f"auto: own model not trained yet (core/models/emotion_own.tflite); {fallback.reason}")
 
 
-def _offline_fallback() -> EmotionChoice:
+def _offline_fallback() -> BackendChoice:
     """fer when its package is installed (the setup script adds it), else DeepFace's model (downloads its weights)."""
     import importlib.util
 
     if importlib.util.find_spec("fer") is not None:
-        return EmotionChoice("auto", "fer", "using fer")
-    return EmotionChoice("auto", "deepface", "fer package not installed, using DeepFace's emotion model")
+        return BackendChoice("auto", "fer", "using fer")
+    return BackendChoice("auto", "deepface", "fer package not installed, using DeepFace's emotion model")
 
 
 def create_emotion_model(name: str, weights_dir: Path) -> EmotionModel:

@@ -7,8 +7,6 @@ One :class:`FaceEngine` holds the loaded models (built once per process: the das
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,10 +14,10 @@ import numpy as np
 
 from core.config import Settings, get_settings
 from core.detectors import create_detector
-from core.embedders import BackendChoice, create_embedder, resolve_recognition_model
-from core.emotions import EmotionChoice, create_emotion_model, resolve_emotion_backend
-from core.errors import EmotionDisabledError
+from core.embedders import create_embedder, resolve_recognition_model
+from core.emotions import create_emotion_model, resolve_emotion_backend
 from core.gallery import Consent, EnrollmentReport, Gallery
+from core.registry import BackendChoice
 from core.types import DetectedFace, EmotionResult, IdentityMatch, Observation, utcnow
 from core.weights import configure_deepface_home, provision_offline_weights
 
@@ -27,24 +25,10 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class StageTimes:
-    """Wall time of the last ``analyze`` call, per stage, in seconds (shown on the live page, used by benchmarks)."""
-
-    detect: float = 0.0
-    embed: float = 0.0
-    emotion: float = 0.0
-    faces: int = 0
-
-    @property
-    def total(self) -> float:
-        return self.detect + self.embed + self.emotion
-
-
-@dataclass
 class BackendReport:
     detector: str
     recognition: BackendChoice
-    emotion: EmotionChoice | None
+    emotion: BackendChoice | None
     emotion_enabled: bool
     emotion_purpose: str | None
     threshold: float
@@ -91,10 +75,8 @@ class FaceEngine:
         self.embedder = create_embedder(self.recognition.name, self.weights_dir)
         self.gallery = Gallery(s.gallery_path)
         want_emotion = s.emotion_active if load_emotion is None else load_emotion
-        self.emotion_choice: EmotionChoice | None = resolve_emotion_backend(s.emotion_backend) if want_emotion else None
+        self.emotion_choice: BackendChoice | None = resolve_emotion_backend(s.emotion_backend) if want_emotion else None
         self.emotion_model = create_emotion_model(self.emotion_choice.name, self.weights_dir) if want_emotion else None
-        self.last_times = StageTimes()
-        self._times_lock = threading.Lock()
         self._reembed_done = False
 
     # ------------------------------------------------------------------ info
@@ -154,28 +136,14 @@ class FaceEngine:
         return self.gallery.identify(vectors, self.embedder.key, s.distance_metric, threshold, margin=margin,
                                      template=s.identity_template)
 
-    def emotions(self, crops: list[np.ndarray]) -> list[EmotionResult]:
-        if self.emotion_model is None:
-            raise EmotionDisabledError(
-                "emotion analysis is disabled: enable it only for a medical or safety purpose "
-                "(FACEDASH_EMOTION_ENABLED=true and FACEDASH_EMOTION_PURPOSE=medical|safety)"
-            )
-        return self.emotion_model.predict(list(crops))
-
     def analyze(self, image_bgr: np.ndarray, source: str = "cli", when=None) -> list[Observation]:
         """All faces in one frame: who (or unknown) and, if enabled, which emotion."""
         when = when or utcnow()
-        t0 = time.perf_counter()
         faces = self.detect(image_bgr)
-        t1 = time.perf_counter()
         identities = self.identify(image_bgr, faces)
-        t2 = time.perf_counter()
         emotions: list[EmotionResult | None] = (
             list(self.emotion_model.predict([f.crop for f in faces])) if (self.emotion_model and faces) else [None] * len(faces)
         )
-        t3 = time.perf_counter()
-        with self._times_lock:
-            self.last_times = StageTimes(t1 - t0, t2 - t1, t3 - t2, len(faces))
         return [Observation(when, source, f, i, e) for f, i, e in zip(faces, identities, emotions)]
 
     def enroll(self, worker_id: str, photos, consent: Consent, name: str | None = None) -> EnrollmentReport:

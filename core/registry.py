@@ -8,11 +8,21 @@ is actually asked for.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from core.errors import ConfigError
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """Which backend a setting resolved to, and why (shown to the user): detectors, embedders, emotion models."""
+
+    requested: str
+    name: str
+    reason: str
 
 
 class Registry(Generic[T]):

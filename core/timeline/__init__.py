@@ -19,6 +19,7 @@ from core.timeline.store import (
     enforce_retention,
     normalize_records,
     observations_to_frame,
+    to_utc,
 )
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "label_distribution",
     "normalize_records",
     "observations_to_frame",
+    "to_utc",
     "smoothed_valence",
     "team_summary",
     "weekday_hour_heatmap",

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import FaceDashError, UnknownWorkerError
-from core.timeline.store import TimelineArgumentError, TimelineStore, enforce_retention, to_utc
+from core.timeline import TimelineArgumentError, TimelineStore, enforce_retention, to_utc
 
 logger = logging.getLogger(__name__)
 
