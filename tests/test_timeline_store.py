@@ -124,7 +124,7 @@ def test_dataframe_minimal_columns_and_validation(store):
                           "source": ["api", "api"], "worker_id": ["w1", None]})
     for e, s in zip(EMOTIONS, one_hot("fear")):
         frame[e] = s
-    assert store.append_records(frame) == 2
+    assert store.append(frame) == 2
     got = store.read()
     assert got["label"].tolist() == ["fear", "fear"] and got["valence"].tolist() == ["negative"] * 2
     with pytest.raises(TimelineDataError, match="timezone-aware"):
@@ -266,7 +266,7 @@ def test_corrupt_files_are_reported_by_name_and_skipped(store, caplog):
     with open(damaged, "wb") as fh:
         fh.write(bytes(data))
 
-    with caplog.at_level(logging.WARNING, logger="core.timeline.store"):
+    with caplog.at_level(logging.WARNING, logger="core.timeline"):
         frame = store.read()
     assert len(frame) == 12  # the three good files
     problems = " ".join(store.last_read_problems)

@@ -1,5 +1,10 @@
-"""Emotion-timeline store (partitioned parquet) and the queries behind the charts. See docs/timeline.md."""
+"""Emotion-timeline store (partitioned parquet) and the queries behind the charts. See docs/timeline.md.
 
+Modules: ``schema`` (columns, validation, ids), ``fs`` (layout, storage backends), ``sql`` (DuckDB access),
+``maintenance`` (compaction, erasure, retention), ``store`` (:class:`TimelineStore`), ``queries`` (charts).
+"""
+
+from core.timeline.maintenance import RewriteReport, enforce_retention
 from core.timeline.queries import (
     RESOLUTIONS,
     label_distribution,
@@ -8,19 +13,17 @@ from core.timeline.queries import (
     weekday_hour_heatmap,
     worker_timeline,
 )
-from core.timeline.store import (
+from core.timeline.schema import (
     COLUMNS,
     SCHEMA,
-    RewriteReport,
     TimelineArgumentError,
     TimelineDataError,
-    TimelineStore,
     empty_frame,
-    enforce_retention,
     normalize_records,
     observations_to_frame,
     to_utc,
 )
+from core.timeline.store import TimelineStore
 
 __all__ = [
     "COLUMNS",

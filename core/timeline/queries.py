@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.timeline.store import TimelineArgumentError, TimelineStore
+from core.timeline.schema import TimelineArgumentError
+from core.timeline.store import TimelineStore
 from core.types import EMOTION_VALENCE, EMOTIONS
 
 RESOLUTIONS = ("raw", "minute", "hour", "day")
