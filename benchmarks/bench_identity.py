@@ -34,7 +34,7 @@ from core.config import load_settings  # noqa: E402
 from core.detectors import create_detector  # noqa: E402
 from core.embedders import create_embedder  # noqa: E402
 from core.engine import prepare_weights  # noqa: E402
-from core.evaluation import _progress_bar  # noqa: E402
+from core.evaluation import progress_bar as _progress_bar  # noqa: E402
 from core.images import load_image  # noqa: E402
 from core.openset import evaluate, load_open_set, people_paths  # noqa: E402
 

@@ -186,7 +186,7 @@ def show_open_set(folder: Path) -> None:
     """The identity-at-scale tab: before/after table, DIR-FAR curves, distance histogram, FAR/FRR vs threshold."""
     import streamlit as st
 
-    from core import openset_figures as of
+    from core.evaluation import openset_figures as of
     from dashboard.components.empty import empty_state
 
     report, problem = load_open_set_report(folder)
