@@ -4,7 +4,7 @@ Three ways to serve the WebRTC frame callback, side by side in one run (same mac
 interleaved rounds, so load from other jobs hits them alike):
 
 - ``naive``:   analyse every frame synchronously inside the callback (detect + embed + emotion, then draw).
-- ``thread``:  dashboard.live.LiveProcessor with the in-process FaceEngine (worker thread, newest frame only).
+- ``thread``:  core.live.LiveProcessor with EngineAnalyzer (the in-process FaceEngine; worker thread, newest frame only).
 - ``process``: LiveProcessor with ProcessAnalyzer (the same engine in a child process; the page's default).
 
 A feeder calls the callback on the source clock (25 frames/s for the GRID clip): frame i is due at t0 + i/fps; if the
@@ -149,7 +149,7 @@ def run_naive(tally: Tally, engine, frames, fps, seconds, progress) -> None:
 
 
 def run_processor(tally: Tally, analyzer, store, interval_s, frames, fps, seconds, progress) -> None:
-    from dashboard.live import LiveProcessor
+    from core.live import LiveProcessor
 
     processor = LiveProcessor(analyzer, store, interval_s=interval_s, history=100_000)
     try:
@@ -188,8 +188,8 @@ def main(argv=None) -> int:
     from core.config import load_settings
     from core.engine import FaceEngine
     from core.gallery import Consent
+    from core.live import EngineAnalyzer, ProcessAnalyzer
     from core.timeline.store import TimelineStore
-    from dashboard.live import ProcessAnalyzer
 
     emotion = not args.no_emotion
     settings = load_settings(
@@ -223,7 +223,7 @@ def main(argv=None) -> int:
                     if mode == "naive":
                         run_naive(tallies[mode], engine, frames, fps, segment, progress)
                     else:
-                        runner = engine if mode == "thread" else analyzer
+                        runner = EngineAnalyzer(engine) if mode == "thread" else analyzer
                         run_processor(tallies[mode], runner, stores[mode], args.interval, frames, fps, segment,
                                       progress)
     finally:

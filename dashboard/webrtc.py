@@ -1,34 +1,34 @@
-"""Streamlit adapter for the live camera: wires :class:`dashboard.live.LiveProcessor` to ``streamlit_webrtc``.
+"""Streamlit adapter for the live camera: wires :class:`core.live.LiveProcessor` to ``streamlit_webrtc``.
 
 Everything here runs in Streamlit's script thread. The frame callback handed to ``webrtc_streamer`` is
-``LiveProcessor.recv`` (dashboard/live.py), which never calls Streamlit; the page learns what happened by polling
-``processor.stats()`` once a second in a fragment.
+``LiveProcessor.recv`` (core/live/processor.py), which never calls Streamlit; the page learns what happened by
+polling ``processor.stats()`` once a second in a fragment (wording: dashboard/live.py).
 
-Where the models run is chosen by ``FACEDASH_LIVE_ANALYSIS``:
+Where the models run is ``Settings.live_analysis`` (``FACEDASH_LIVE_ANALYSIS``; a bad value is a ConfigError the
+router shows before any page runs):
 
-- ``process`` (default): one child process per server holds its own face engine (cached here with
-  ``st.cache_resource``, started by the first camera frame, stopped when released). Smooth video: the Dlib
-  embedder cannot block the callback thread. Costs a second copy of the models in memory (about 0.6-1 GiB).
-- ``thread``: the dashboard's shared in-process engine (``dashboard.resources.engine``). Less memory, but each
-  embedding holds the GIL for 60-150 ms, so the returned video stutters while faces are analysed.
+- ``process`` (default): one :class:`core.live.ProcessAnalyzer` per server and settings, cached here with
+  ``st.cache_resource`` (started by the first camera frame, its child process stopped when the cache releases it).
+  Smooth video: the Dlib embedder cannot block the callback thread. Costs a second copy of the models in memory
+  (about 0.6-1 GiB).
+- ``thread``: :class:`core.live.EngineAnalyzer` around the dashboard's shared in-process engine
+  (``dashboard.resources.engine``). Less memory, but each embedding holds the GIL for 60-150 ms, so the returned
+  video stutters while faces are analysed.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from core.config import Settings
-from core.errors import ConfigError
-from dashboard.live import LiveProcessor, LiveStats, ProcessAnalyzer, describe
+from core.live import EngineAnalyzer, LiveAnalyzer, LiveProcessor, LiveStats, ProcessAnalyzer
+from dashboard.live import describe
 
 log = logging.getLogger(__name__)
 
-ANALYSIS_MODE_ENV = "FACEDASH_LIVE_ANALYSIS"
-ANALYSIS_MODES = ("process", "thread")
 WEBRTC_KEY = "live-camera"
 PROCESSOR_KEY = "live_processor"
 RECORDING_KEY = "live_recording"
@@ -38,13 +38,6 @@ MEDIA_CONSTRAINTS = {
     "video": {"width": {"ideal": 640}, "height": {"ideal": 480}, "frameRate": {"ideal": 25, "max": 30}},
     "audio": False,
 }
-
-
-def analysis_mode() -> str:
-    mode = os.environ.get(ANALYSIS_MODE_ENV, "process").strip().lower() or "process"
-    if mode not in ANALYSIS_MODES:
-        raise ConfigError(f"{ANALYSIS_MODE_ENV}={mode!r}: choose one of {', '.join(ANALYSIS_MODES)}")
-    return mode
 
 
 def _close_analyzer(analyzer: ProcessAnalyzer) -> None:
@@ -57,27 +50,27 @@ def _analysis_process(key: str, _settings: Settings) -> ProcessAnalyzer:
     return ProcessAnalyzer(_settings)
 
 
-def analyzer(settings: Settings):
-    """What runs the models for the live page: a ProcessAnalyzer or the shared in-process FaceEngine."""
-    if analysis_mode() == "process":
+def analyzer(settings: Settings) -> LiveAnalyzer:
+    """What runs the models for the live page (``settings.live_analysis``): a child process or the shared engine."""
+    if settings.live_analysis == "process":
         return _analysis_process(settings.model_dump_json(), settings)
     from dashboard import resources
 
-    return resources.engine(settings)
+    return EngineAnalyzer(resources.engine(settings))
 
 
 def session_processor(settings: Settings, store) -> LiveProcessor:
     """This browser session's processor (kept in session_state across reruns), updated to the current settings."""
-    engine = analyzer(settings)
+    models = analyzer(settings)
     processor = st.session_state.get(PROCESSOR_KEY)
     if not isinstance(processor, LiveProcessor):
         processor = LiveProcessor(
-            engine, store, interval_s=settings.observation_interval_s,
-            recording=st.session_state.get(RECORDING_KEY, True),
+            models, store, interval_s=settings.observation_interval_s,
+            recording=st.session_state.get(RECORDING_KEY, True), status_file=settings.live_status_file,
         )
         st.session_state[PROCESSOR_KEY] = processor
     else:
-        processor.configure(engine=engine, sink=store, interval_s=settings.observation_interval_s)
+        processor.configure(analyzer=models, sink=store, interval_s=settings.observation_interval_s)
     return processor
 
 
@@ -150,8 +143,7 @@ def stats_panel(processor: LiveProcessor) -> None:
     bottom_right.metric("Faces", stats.faces)
     st.markdown(f"**Faces now:** {text['faces']}")
     st.caption(
-        f"{text['frames']} · callback p99 {text['callback']} · {text['rows']} · "
-        f"models in {'a separate process' if stats.analysis_mode == 'process' else 'this process'}"
+        f"{text['frames']} · callback p99 {text['callback']} · {text['rows']} · {text['models']}"
     )
     if stats.last_error:
         st.warning(stats.last_error, icon=":material/warning:")

@@ -15,7 +15,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.config import get_settings
-from dashboard.live import LiveProcessor, ProcessAnalyzer
+from core.live import EngineAnalyzer, LiveProcessor, ProcessAnalyzer
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 
@@ -73,8 +73,9 @@ def test_live_page_notice_processor_and_recording_toggle(live_page_env, webrtc_c
 
     processor = at.session_state["live_processor"]
     assert isinstance(processor, LiveProcessor) and processor.recording and processor.recorder.interval_s == 2
-    assert isinstance(processor.engine, ProcessAnalyzer)
-    assert not processor.engine.loading and not processor.engine.ready, "no models load before the camera starts"
+    assert isinstance(processor.analyzer, ProcessAnalyzer)
+    assert processor.analyzer.pid is None, "no analysis process starts before the camera does"
+    assert not processor.analyzer.loading and not processor.analyzer.ready
 
     (call,) = webrtc_calls
     assert call["rtc_configuration"] == {"iceServers": ice}
@@ -95,13 +96,20 @@ def test_live_page_thread_mode_uses_the_shared_engine(live_page_env, monkeypatch
     at = AppTest.from_file(APP, default_timeout=180).run()
     assert not at.exception, [e.value for e in at.exception]
     processor = at.session_state["live_processor"]
-    assert not isinstance(processor.engine, ProcessAnalyzer)
-    assert type(processor.engine).__name__ == "FaceEngine" and processor.engine.emotion_enabled
+    assert isinstance(processor.analyzer, EngineAnalyzer), type(processor.analyzer)
+    assert type(processor.analyzer.engine).__name__ == "FaceEngine" and processor.analyzer.emotion_enabled
     assert "models in this process" in texts(at)
+    at.toggle(key="live_recording").set_value(False).run()  # a rerun wraps the engine again: same analyzer kept
+    assert at.session_state["live_processor"].analyzer is processor.analyzer
 
 
 def test_live_page_names_a_bad_analysis_mode(live_page_env, monkeypatch):
+    """FACEDASH_LIVE_ANALYSIS is a Settings field: a bad value is refused with the other settings, and the router
+    shows that ConfigError (naming the variable) instead of any page."""
     monkeypatch.setenv("FACEDASH_LIVE_ANALYSIS", "gpu")
     at = AppTest.from_file(APP, default_timeout=120).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any("FACEDASH_LIVE_ANALYSIS='gpu'" in e.value for e in at.error), [e.value for e in at.error]
+    assert at.title[0].value == "FaceDash cannot start"
+    errors = [e.value for e in at.error]
+    assert any("FACEDASH_LIVE_ANALYSIS" in e and "'process' or 'thread'" in e for e in errors), errors
+    assert "live_processor" not in at.session_state

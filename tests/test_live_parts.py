@@ -1,14 +1,36 @@
-"""The live page's thread hand-off parts on their own: the size-1 frame slot and the bounded result board."""
+"""The live camera's parts on their own, without the face models: the size-1 frame slot, the bounded result board,
+the status file, the recorder's rate rule in front of the storage policy, the processor against a stand-in
+``LiveAnalyzer``, and the analysis process's lifecycle (start, close) without waiting for its models."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import os
 import threading
+import time
 
 import numpy as np
 import pytest
 
-from core.types import utcnow
-from dashboard.live import LatestFrameSlot, LiveResult, PendingFrame, ResultBoard, write_json_atomic
+from core.config import load_settings
+from core.live import (
+    EngineAnalyzer,
+    LatestFrameSlot,
+    LiveAnalyzer,
+    LiveProcessor,
+    LiveResult,
+    ObservationRecorder,
+    PendingFrame,
+    ProcessAnalyzer,
+    ResultBoard,
+    StatusFile,
+)
+from core.types import Box, DetectedFace, IdentityMatch, Observation, utcnow
+from dashboard.live import describe
+
+T0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
+CROP = np.zeros((8, 8, 3), np.uint8)
 
 
 def pending(n: int) -> PendingFrame:
@@ -20,6 +42,79 @@ def result(seq: int) -> LiveResult:
                       labels=())
 
 
+def obs(worker: str | None, seconds: float = 0.0, size: int = 50) -> Observation:
+    identity = IdentityMatch(worker, 0.03 if worker else 0.2, 0.07, "Dlib", "cosine", worker or "someone")
+    return Observation(T0 + dt.timedelta(seconds=seconds), "live", DetectedFace(Box(10, 10, size, size), 0.99, CROP),
+                       identity)
+
+
+class ListSink:
+    """A TimelineStore stand-in: keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.rows: list[Observation] = []
+        self.flushes = 0
+
+    def append(self, observations) -> int:
+        self.rows += list(observations)
+        return len(observations)
+
+    def flush(self) -> int:
+        self.flushes += 1
+        return 0
+
+
+class BrokenSink(ListSink):
+    def append(self, observations) -> int:
+        raise OSError("disk full")
+
+    def flush(self) -> int:
+        raise OSError("bucket unreachable")
+
+
+class FakeAnalyzer:
+    """A LiveAnalyzer without models: returns ``faces`` for every frame once ``ready``."""
+
+    def __init__(self, settings, faces=(), *, ready=True, error=None, mode="thread") -> None:
+        self._settings, self.faces, self._ready, self._error, self._mode = settings, list(faces), ready, error, mode
+        self.calls: list[tuple[str, dt.datetime]] = []
+
+    mode = property(lambda self: self._mode)
+    settings = property(lambda self: self._settings)
+    ready = property(lambda self: self._ready)
+    loading = property(lambda self: not self._ready and self._error is None)
+    error = property(lambda self: self._error)
+    emotion_enabled = property(lambda self: False)
+
+    def wait_ready(self, timeout=None) -> bool:
+        time.sleep(min(timeout or 0.0, 0.05))
+        return self._ready
+
+    def analyze(self, image_bgr, source, when):
+        self.calls.append((source, when))
+        return [Observation(when, source, o.face, o.identity) for o in self.faces]
+
+    def display_names(self) -> dict[str, str]:
+        return {"ada": "Ada Example"}
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEDASH_DATA_DIR", str(tmp_path))
+    return load_settings(data_dir=tmp_path, identity_vote_window=1, identity_vote_min=1, emotion_smoothing_frames=1)
+
+
+def wait_for(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+# ---------------------------------------------------------------------------------------------- slot and board
 def test_slot_keeps_only_the_newest_frame():
     slot = LatestFrameSlot()
     assert slot.put(pending(1)) is False
@@ -65,9 +160,119 @@ def test_board_is_bounded_and_thread_safe():
         ResultBoard(maxlen=0)
 
 
-def test_write_json_atomic_replaces_whole_file(tmp_path):
+# ---------------------------------------------------------------------------------------------- status file
+def test_status_file_replaces_whole_file_and_throttles(tmp_path, settings):
     path = tmp_path / "sub" / "status.json"
-    write_json_atomic(path, {"a": 1})
-    write_json_atomic(path, {"a": 2, "b": [1, 2]})
-    assert path.read_text().startswith("{") and '"a": 2' in path.read_text()
+    processor = LiveProcessor(FakeAnalyzer(settings))
+    status = StatusFile(path, min_interval_s=60)
+    assert status.write(processor.stats) is True
+    assert status.write(processor.stats) is False, "a second write within min_interval_s is skipped"
+    assert status.write(processor.stats, force=True) is True
+    data = json.loads(path.read_text())
+    assert data["received"] == 0 and data["analysis_mode"] == "thread" and data["updated"]
     assert [p.name for p in path.parent.iterdir()] == ["status.json"]  # no temporary file left behind
+    assert StatusFile(None).write(processor.stats, force=True) is False
+
+
+# ---------------------------------------------------------------------------------------------- recorder
+def test_recorder_one_row_per_worker_per_interval_through_the_policy():
+    sink = ListSink()
+    recorder = ObservationRecorder(sink, interval_s=1.0)
+    for offset in (0.0, 0.4, 0.9, 1.0, 1.5, 2.1, 2.2):
+        recorder.offer([obs("ada", offset), obs("bob", offset), obs(None, offset)])
+    times = {w: [(o.time - T0).total_seconds() for o in sink.rows if o.identity.worker_id == w] for w in ("ada", "bob")}
+    assert times == {"ada": [0.0, 1.0, 2.1], "bob": [0.0, 1.0, 2.1]}
+    assert all(o.identity.is_known for o in sink.rows), "unknown faces must never be stored"
+    assert recorder.rows_written == 6 and recorder.last_write == T0 + dt.timedelta(seconds=2.1)
+
+    # a worker matched twice in one frame: the bigger face is kept
+    assert recorder.offer([obs("ada", 5.0, size=40), obs("ada", 5.0, size=90)]) == 1
+    assert sink.rows[-1].face.box.w == 90
+    # only strangers: nothing is written, nothing counted
+    assert recorder.offer([obs(None, 9.0)]) == 0 and recorder.rows_written == 7
+
+    recorder.set_recording(False)
+    assert recorder.offer([obs("ada", 10.0)]) == 0 and recorder.rows_written == 7
+    recorder.flush()
+    assert sink.flushes == 1
+    with pytest.raises(ValueError):
+        ObservationRecorder(sink, interval_s=0)
+
+
+def test_recorder_counts_store_failures_and_never_raises():
+    recorder = ObservationRecorder(BrokenSink(), interval_s=1.0)
+    assert recorder.offer([obs("ada")]) == 0
+    assert recorder.errors == 1 and "disk full" in recorder.last_error
+    recorder.flush()
+    assert recorder.errors == 2 and "bucket unreachable" in recorder.last_error
+    assert ObservationRecorder(None, interval_s=1.0).recording is False
+
+
+# ---------------------------------------------------------------------------------------------- processor
+def test_processor_uses_only_the_analyzer_protocol(settings):
+    analyzer: LiveAnalyzer = FakeAnalyzer(settings, [obs("ada"), obs(None)], mode="process")
+    sink = ListSink()
+    processor = LiveProcessor(analyzer, sink, interval_s=0.5)
+    try:
+        frame = np.zeros((120, 160, 3), np.uint8)
+        assert processor.process(frame) is frame  # no result yet: the frame comes back untouched
+        wait_for(lambda: processor.board.latest() is not None)
+        assert processor.process(frame) is not frame  # boxes of the latest result drawn on a copy
+    finally:
+        processor.stop()
+    stats = processor.stats()
+    assert stats.analysis_mode == "process" and stats.emotion_enabled is False and not stats.starting
+    assert stats.labels == ("Ada Example", "unknown") and stats.seen_workers == ("Ada Example",)
+    assert [o.identity.worker_id for o in sink.rows] == ["ada"]  # the stranger is not stored
+    assert analyzer.calls and analyzer.calls[0][0] == "live"
+    assert describe(stats)["models"] == "models in a separate process"
+
+
+def test_processor_waits_while_loading_and_shows_a_load_error(settings):
+    loading = FakeAnalyzer(settings, [obs("ada")], ready=False)
+    processor = LiveProcessor(loading)
+    try:
+        for _ in range(5):
+            processor.process(np.zeros((20, 20, 3), np.uint8))
+        time.sleep(0.3)
+        stats = processor.stats()
+        assert stats.starting and stats.running and stats.analysed == 0 and not loading.calls
+        assert stats.received == stats.dropped + stats.pending
+    finally:
+        processor.stop()
+
+    failed = FakeAnalyzer(settings, ready=False, error="ValueError: no-such-detector")
+    processor = LiveProcessor(failed)
+    try:
+        processor.process(np.zeros((20, 20, 3), np.uint8))
+        wait_for(lambda: processor.stats().last_error is not None)
+    finally:
+        processor.stop()
+    assert processor.stats().last_error == "analysis: ValueError: no-such-detector" and not failed.calls
+
+
+def test_configure_keeps_an_equal_engine_adapter(settings):
+    engine = object()  # EngineAnalyzer only holds it; two adapters around one engine are the same models
+    first = EngineAnalyzer(engine)  # type: ignore[arg-type]
+    processor = LiveProcessor(first)
+    processor.configure(analyzer=EngineAnalyzer(engine))  # type: ignore[arg-type]
+    assert processor.analyzer is first
+    other = FakeAnalyzer(settings)
+    processor.configure(analyzer=other)
+    assert processor.analyzer is other
+
+
+# ---------------------------------------------------------------------------------------------- analysis process
+def test_process_analyzer_close_stops_its_child(settings):
+    analyzer = ProcessAnalyzer(settings)
+    assert analyzer.pid is None and not analyzer.loading and not analyzer.ready, "nothing starts before first use"
+    assert analyzer.mode == "process" and analyzer.display_names() == {}
+    analyzer.start()
+    pid = analyzer.pid
+    assert pid and analyzer.loading
+    analyzer.close()
+    assert analyzer.pid is None and not analyzer.ready and analyzer.error == "the analysis process is closed"
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # gone (and reaped)
+    analyzer.close()  # idempotent
+    assert analyzer.wait_ready(0.1) is False

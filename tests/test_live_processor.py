@@ -7,9 +7,9 @@ streamlit-webrtc calls it.
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import json
+import os
+import signal
 import threading
 import time
 
@@ -21,9 +21,10 @@ import pytest
 from core.annotate import KNOWN, UNKNOWN
 from core.engine import FaceEngine
 from core.gallery import Consent
+from core.live import AnalysisUnavailable, EngineAnalyzer, LiveProcessor, PendingFrame, ProcessAnalyzer
 from core.timeline.store import TimelineStore
 from core.video import read_frames as core_read_frames
-from dashboard.live import STATUS_FILE_ENV, LiveProcessor, ObservationRecorder, ProcessAnalyzer, describe
+from dashboard.live import describe
 
 FPS = 25.0
 WORKER, NAME = "ada", "Ada Example"
@@ -101,6 +102,12 @@ def live_engine(live_settings, clips):
 
 
 @pytest.fixture(scope="module")
+def in_process(live_engine) -> EngineAnalyzer:
+    """The enrolled engine as the processor sees it in "thread" mode."""
+    return EngineAnalyzer(live_engine)
+
+
+@pytest.fixture(scope="module")
 def analysis_process(live_settings, live_engine):  # live_engine first: the child sees the enrolled gallery
     analyzer = ProcessAnalyzer(live_settings)
     assert analyzer.wait_ready(240), f"analysis process did not start: {analyzer.error}"
@@ -138,8 +145,8 @@ def test_callback_returns_within_milliseconds_while_analysis_runs(analysis_proce
     assert in_4s >= 0.8 * 4.0 * FPS, f"only {in_4s} frames went through in 4 s at 25 frames/s"
 
 
-def test_thread_mode_never_queues_and_drops_old_frames(live_engine, clips):
-    processor = LiveProcessor(live_engine, None, history=1000)
+def test_thread_mode_never_queues_and_drops_old_frames(in_process, clips):
+    processor = LiveProcessor(in_process, None, history=1000)
     try:
         calls = feed(processor, clips["known"], seconds=3.0)
         calls += feed_until(processor, clips["known"], lambda: processor.stats().analysed >= 4)
@@ -184,8 +191,8 @@ def test_overlays_name_and_emotion_on_returned_frames(analysis_process, clips):
     assert stats.overlaid > 0 and stats.seen_workers == (NAME,)
 
 
-def test_unknown_face_is_boxed_as_unknown_and_not_stored(live_engine, clips, store):
-    processor = LiveProcessor(live_engine, store, interval_s=0.5)
+def test_unknown_face_is_boxed_as_unknown_and_not_stored(in_process, clips, store):
+    processor = LiveProcessor(in_process, store, interval_s=0.5)
     try:
         feed(processor, clips["unknown"], seconds=1.5)
         wait_for(lambda: processor.board.latest() is not None, 60, "a first result")
@@ -247,7 +254,7 @@ def test_observations_written_at_the_configured_rate(analysis_process, clips, st
 def test_presence_rows_without_emotion(live_settings, live_engine, clips, store):
     identity_only = FaceEngine(live_settings, load_emotion=False)
     assert not identity_only.emotion_enabled
-    processor = LiveProcessor(identity_only, store, interval_s=0.5)
+    processor = LiveProcessor(EngineAnalyzer(identity_only), store, interval_s=0.5)
     try:
         feed_until(processor, clips["known"], lambda: processor.stats().rows_written >= 2)
     finally:
@@ -258,13 +265,12 @@ def test_presence_rows_without_emotion(live_settings, live_engine, clips, store)
     assert processor.board.latest().labels == (NAME,)  # name only, no emotion on the overlay
 
 
-def test_a_face_is_named_and_stored_only_once_the_vote_agrees(live_engine, clips, store):
+def test_a_face_is_named_and_stored_only_once_the_vote_agrees(in_process, clips, store):
     """The worker thread's path, one frame at a time: the enrolled face is drawn as unknown (and not stored) until
     3 of its last 5 analysed frames agree (core/tracking.py), then named; FACEDASH_IDENTITY_VOTE_* set the rule."""
     from core.types import utcnow
-    from dashboard.live import PendingFrame
 
-    processor = LiveProcessor(live_engine, store, interval_s=0.01)
+    processor = LiveProcessor(in_process, store, interval_s=0.01)
     start = time.perf_counter()
     results = [processor.analyse(PendingFrame(clips["known"][i], i, start + i / FPS, utcnow()))
                for i in range(0, 20, 4)]
@@ -274,39 +280,8 @@ def test_a_face_is_named_and_stored_only_once_the_vote_agrees(live_engine, clips
     assert processor.recorder.rows_written == 3 and set(store.read()["worker_id"]) == {WORKER}
 
 
-def test_recorder_one_row_per_worker_per_interval(live_engine, clips):
-    base = live_engine.analyze(clips["known"][10], source="live")[0]
-    stranger = live_engine.analyze(clips["unknown"][10], source="live")[0]
-    other = dataclasses.replace(base, identity=dataclasses.replace(base.identity, worker_id="bob"))
-    t0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
-    written: list = []
-    recorder = ObservationRecorder(written.extend, interval_s=1.0)
-    for offset in (0.0, 0.4, 0.9, 1.0, 1.5, 2.1, 2.2):
-        when = t0 + dt.timedelta(seconds=offset)
-        frame = [dataclasses.replace(o, time=when) for o in (base, other, stranger)]
-        recorder.offer(frame)
-    times = {w: [(o.time - t0).total_seconds() for o in written if o.identity.worker_id == w] for w in (WORKER, "bob")}
-    assert times == {WORKER: [0.0, 1.0, 2.1], "bob": [0.0, 1.0, 2.1]}
-    assert all(o.identity.worker_id for o in written), "unknown faces must never be stored"
-    assert recorder.rows_written == 6
-
-    recorder.set_recording(False)
-    recorder.offer([dataclasses.replace(base, time=t0 + dt.timedelta(seconds=10))])
-    assert recorder.rows_written == 6
-
-
-def test_store_failure_is_counted_not_raised(live_engine, clips):
-    def broken(_rows):
-        raise OSError("disk full")
-
-    recorder = ObservationRecorder(broken, interval_s=1.0)
-    obs = live_engine.analyze(clips["known"][5], source="live")
-    assert recorder.offer(obs) == 0
-    assert recorder.errors == 1 and "disk full" in recorder.last_error
-
-
-def test_handoff_is_bounded(live_engine, clips):
-    processor = LiveProcessor(live_engine, None, history=4)
+def test_handoff_is_bounded(in_process, clips):
+    processor = LiveProcessor(in_process, None, history=4)
     try:
         feed_until(processor, clips["known"], lambda: processor.stats().analysed >= 7)
     finally:
@@ -318,10 +293,9 @@ def test_handoff_is_bounded(live_engine, clips):
     assert processor.board.latest() is results[-1]
 
 
-def test_status_file_is_written_atomically(live_engine, clips, tmp_path, monkeypatch):
+def test_status_file_is_written_atomically(in_process, clips, tmp_path):
     status = tmp_path / "live-status.json"
-    monkeypatch.setenv(STATUS_FILE_ENV, str(status))
-    processor = LiveProcessor(live_engine, None)
+    processor = LiveProcessor(in_process, None, status_file=status)  # the page passes Settings.live_status_file
     seen = []
     stop = threading.Event()
 
@@ -345,9 +319,8 @@ def test_status_file_is_written_atomically(live_engine, clips, tmp_path, monkeyp
     assert final["seen_workers"] == [NAME] and final["running"] is False
 
 
-def test_describe_says_what_the_page_shows(live_engine, clips):
-    rows: list = []
-    processor = LiveProcessor(live_engine, rows.extend, interval_s=5)
+def test_describe_says_what_the_page_shows(in_process, clips, store):
+    processor = LiveProcessor(in_process, store, interval_s=5)
     try:
         feed(processor, clips["known"], seconds=1.5)
         wait_for(lambda: processor.board.latest() is not None, 60, "a first result")
@@ -357,7 +330,8 @@ def test_describe_says_what_the_page_shows(live_engine, clips):
     assert NAME in text["faces"]
     assert "dropped" in text["frames"] and text["latency"].endswith(" ms")
     assert text["recording"] == "Recording: one row per worker every 5 s"
-    assert text["rows"].startswith(f"{len(rows)} rows stored") and len(rows) == 1
+    assert text["rows"].startswith("1 rows stored") and store.count() == 1
+    assert text["models"] == "models in this process"
     processor.set_recording(False)
     assert describe(processor.stats())["recording"].startswith("Recording paused")
 
@@ -375,3 +349,18 @@ def test_analysis_process_reports_why_it_cannot_start(tmp_path, engine_settings_
         processor.stop()
     finally:
         analyzer.close()
+
+
+def test_analysis_process_is_restarted_after_it_dies(analysis_process, clips):
+    """A child killed mid-session (out of memory, say): the call fails with AnalysisUnavailable, the next start
+    brings up a new child, and the analyzer works again (the module's other tests can still use it)."""
+    old = analysis_process.pid
+    os.kill(old, signal.SIGKILL)
+    with pytest.raises(AnalysisUnavailable, match="died"):
+        analysis_process.analyze(clips["known"][50], source="live")
+    assert analysis_process.pid is None and not analysis_process.ready
+    with pytest.raises(ProcessLookupError):
+        os.kill(old, 0)
+    assert analysis_process.wait_ready(240), analysis_process.error
+    assert analysis_process.pid not in (None, old)
+    assert [o.identity.worker_id for o in analysis_process.analyze(clips["known"][50], source="live")] == [WORKER]

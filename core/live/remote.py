@@ -1,0 +1,260 @@
+"""``ProcessAnalyzer``: the face engine in a child process that this object owns (the live page's default).
+
+Why: the Dlib embedder holds Python's GIL for its whole call (about 60-150 ms here). In-process, every other
+Python thread - the WebRTC frame callback and aiortc's event loop that sends the video - stalls that long, 4-8
+times a second. With the models in a child process the worker thread only waits on a pipe (GIL released).
+
+The child is one ``multiprocessing`` process (spawn) running :func:`_serve`: it builds its own
+:class:`core.engine.FaceEngine` from the parent's settings, reports ``("ready", info)`` or ``("failed", why)``,
+then answers one ``(image, source, when)`` request at a time until it is sent ``None`` or the parent's end of the
+pipe closes. Its engine is a local variable of that loop: there is no module-level state on either side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import multiprocessing
+import signal
+import threading
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from core.gallery import Gallery
+from core.live.analyzer import AnalysisUnavailable
+from core.live.types import AnalysisMode
+from core.types import Observation, utcnow
+
+if TYPE_CHECKING:
+    from core.config import Settings
+
+log = logging.getLogger(__name__)
+
+READY, FAILED, OK, ERROR = "ready", "failed", "ok", "error"
+
+
+# ---------------------------------------------------------------------------------------------- child side
+def _serve(conn: Connection, settings_values: dict) -> None:
+    """The child process's whole life: load the models, say how that went, answer requests."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the server's terminal: the parent stops the child
+    engine = None
+    try:
+        from core.config import load_settings
+        from core.engine import FaceEngine
+
+        engine = FaceEngine(load_settings(**settings_values))
+        engine.ensure_gallery_embeddings()
+        hello: tuple[str, Any] = (READY, {"emotion_enabled": engine.emotion_enabled,
+                                          "backends": engine.backend_report().as_dict()})
+    except Exception as exc:  # reported to the parent with the real message
+        hello = (FAILED, f"{type(exc).__name__}: {exc}")
+    try:
+        conn.send(hello)
+        if engine is not None and hello[0] == READY:
+            _answer(conn, engine)
+    except (EOFError, OSError):  # the parent went away
+        pass
+    finally:
+        conn.close()
+
+
+def _answer(conn: Connection, engine) -> None:
+    while True:
+        request = conn.recv()
+        if request is None:
+            return
+        image, source, when = request
+        try:
+            reply: tuple[str, Any] = (OK, engine.analyze(image, source=source, when=when))
+        except Exception as exc:
+            reply = (ERROR, exc)
+        try:
+            conn.send(reply)
+        except (EOFError, OSError):
+            raise
+        except Exception:  # the exception would not pickle: send its text
+            conn.send((ERROR, RuntimeError(f"{type(reply[1]).__name__}: {reply[1]}")))
+
+
+# ---------------------------------------------------------------------------------------------- parent side
+class _Child:
+    """One started child process, the parent's end of its pipe, and what its start-up reported."""
+
+    def __init__(self, process: BaseProcess, conn: Connection) -> None:
+        self.process = process
+        self.conn = conn
+        self.hello = threading.Event()  # set once the child reported ready or failed (or died loading)
+        self.error: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.hello.is_set() and self.error is None
+
+    def stop(self, graceful: bool, timeout: float = 5.0) -> None:
+        """Ask the child to exit (``graceful``: no request is in flight), then terminate it if it does not."""
+        if graceful:
+            with contextlib.suppress(OSError, ValueError):
+                self.conn.send(None)
+            self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout)
+        self.conn.close()
+
+
+class ProcessAnalyzer:
+    """The face engine in a child process (a :class:`core.live.analyzer.LiveAnalyzer`).
+
+    ``analyze`` sends one frame (pickled, ~0.3 MB at 360x288) and blocks on the answer without holding the GIL.
+    The child sees the same gallery folder as the parent (enrollments made later are picked up: the gallery is
+    read from disk per call). It starts on first use (``start``, ``wait_ready`` or ``analyze``: in the live page,
+    the first camera frame), so visitors who never press START cost no memory; ``loading`` is true while it loads
+    its models (about 10 s), ``ready`` once it can analyse. A child that dies or hangs is stopped and a new one is
+    started by the next call. One analyzer can serve several live sessions (calls are queued, one at a time).
+    """
+
+    def __init__(self, settings: Settings, *, call_timeout_s: float = 120.0) -> None:
+        self._settings = settings
+        self._gallery = Gallery(settings.gallery_path)  # names only: reading gallery.json needs no models
+        self._emotion_enabled = bool(settings.emotion_active)
+        self.call_timeout_s = call_timeout_s
+        self.backends: dict | None = None  # the child's BackendReport, once it is ready
+        self._lock = threading.Lock()  # _child and _closed
+        self._call_lock = threading.Lock()  # one request on the pipe at a time
+        self._child: _Child | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------------ LiveAnalyzer
+    @property
+    def mode(self) -> AnalysisMode:
+        return "process"
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def emotion_enabled(self) -> bool:
+        return self._emotion_enabled
+
+    @property
+    def loading(self) -> bool:
+        child = self._child
+        return child is not None and not child.hello.is_set()
+
+    @property
+    def ready(self) -> bool:
+        child = self._child
+        return child is not None and child.ready
+
+    @property
+    def error(self) -> str | None:
+        if self._closed:
+            return "the analysis process is closed"
+        child = self._child
+        return child.error if child is not None else None
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id (None before it starts and after it stops)."""
+        child = self._child
+        return child.process.pid if child is not None else None
+
+    def display_names(self) -> dict[str, str]:
+        return self._gallery.display_names()
+
+    def start(self) -> None:
+        """Spawn the child process and let it load the models in the background (no-op if running or closed)."""
+        with self._lock:
+            if self._child is not None or self._closed:
+                return
+            context = multiprocessing.get_context("spawn")
+            parent_conn, child_conn = context.Pipe()
+            process = context.Process(target=_serve, args=(child_conn, self._settings.model_dump()),
+                                      name="facedash-live-models", daemon=True)
+            process.start()
+            child_conn.close()  # only the child holds that end now: its exit shows here as EOF
+            child = self._child = _Child(process, parent_conn)
+        threading.Thread(target=self._await_hello, args=(child,), name="facedash-live-models-start",
+                         daemon=True).start()
+        log.info("live: starting the analysis process (pid %s)", process.pid)
+
+    def _await_hello(self, child: _Child) -> None:
+        try:
+            kind, payload = child.conn.recv()
+        except (EOFError, OSError):
+            child.process.join(2)
+            kind, payload = FAILED, f"the analysis process exited while loading (exit code {child.process.exitcode})"
+        if kind == READY:
+            self.backends = payload["backends"]
+            self._emotion_enabled = bool(payload["emotion_enabled"])
+            log.info("live: analysis process ready (%s)", payload["backends"])
+        else:
+            child.error = str(payload)
+            log.error("live: analysis process failed to start: %s", payload)
+        child.hello.set()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Start the child if needed and wait until its models are loaded; False on timeout or failure (``error``)."""
+        return self._ready_child(timeout) is not None
+
+    def _ready_child(self, timeout: float | None) -> _Child | None:
+        self.start()
+        child = self._child
+        if child is None:  # closed
+            return None
+        child.hello.wait(timeout)
+        return child if child.ready else None
+
+    def analyze(self, image_bgr: np.ndarray, source: str = "live", when: dt.datetime | None = None
+                ) -> list[Observation]:
+        child = self._ready_child(self.call_timeout_s)
+        if child is None:
+            raise AnalysisUnavailable(f"the analysis process is not ready: {self.error or 'still loading'}")
+        request = (np.ascontiguousarray(image_bgr), source, when or utcnow())
+        with self._call_lock:
+            try:
+                child.conn.send(request)
+                if not child.conn.poll(self.call_timeout_s):
+                    self._discard(child)
+                    raise AnalysisUnavailable(f"the analysis process did not answer within {self.call_timeout_s:g} s;"
+                                              " restarting it")
+                kind, payload = child.conn.recv()
+            except (EOFError, OSError):
+                log.error("live: the analysis process died; it restarts on the next frame")
+                self._discard(child)
+                raise AnalysisUnavailable("the analysis process died (out of memory?); restarting it") from None
+        if kind == ERROR:
+            raise payload
+        return payload
+
+    def _discard(self, child: _Child) -> None:
+        """Forget a dead or hung child (the next call starts a new one) and make sure it is gone."""
+        with self._lock:
+            if self._child is child:
+                self._child = None
+        child.stop(graceful=False)
+
+    def close(self) -> None:
+        """Stop the child process (Streamlit calls this when the cached analyzer is released). Idempotent."""
+        with self._lock:
+            child, self._child, self._closed = self._child, None, True
+        if child is None:
+            return
+        idle = self._call_lock.acquire(blocking=False)  # a request in flight: terminate rather than wait for it
+        try:
+            child.stop(graceful=idle and child.ready)  # a loading child reads no requests yet
+        finally:
+            if idle:
+                self._call_lock.release()
+        log.info("live: analysis process stopped")
+
+
+__all__ = ["ProcessAnalyzer"]
