@@ -21,7 +21,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from filelock import FileLock, Timeout
 
 from core.embedders import CALIBRATED_DEFAULTS, LIBRARY_THRESHOLDS, Embedder, distance
 from core.errors import ConsentError, EnrollmentError, GalleryError, ImageError, UnknownWorkerError
+from core.fileio import atomic_write
 from core.images import decode_image, encode_jpeg
 from core.quality import PhotoVerdict, dhash, hamming, judge_faces, judge_yaw, sha256
 from core.types import IdentityMatch
@@ -86,20 +86,6 @@ class WorkerInfo:
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 #: Ids starting with this are synthetic demo workers (core/demo.py); "Remove demo data" erases them.
@@ -162,7 +148,7 @@ class Gallery:
             raise GalleryError(f"gallery index {self._index_path} is unreadable ({exc})") from None
 
     def _write_index(self, index: dict) -> None:
-        atomic_write_bytes(self._index_path, json.dumps(index, indent=2, sort_keys=True).encode())
+        atomic_write(self._index_path, json.dumps(index, indent=2, sort_keys=True).encode())
 
     def _read_embeddings(self, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         path = self._embeddings_path(model)
@@ -190,7 +176,7 @@ class Gallery:
         buffer = io.BytesIO()
         np.savez(buffer, worker_ids=np.asarray(worker_ids, dtype=str), photos=np.asarray(photos, dtype=str),
                  vectors=np.asarray(vectors, dtype=np.float32))
-        atomic_write_bytes(self._embeddings_path(model), buffer.getvalue())
+        atomic_write(self._embeddings_path(model), buffer.getvalue())
 
     def embedding_models(self) -> list[str]:
         folder = self.folder / "embeddings"
@@ -318,7 +304,7 @@ class Gallery:
             for verdict in report.accepted:
                 rel = f"photos/{worker_id}/{verdict.sha256[:20]}.jpg"
                 # keep the decoded photo re-encoded (strips EXIF/GPS metadata from the kept copy)
-                atomic_write_bytes(self.folder / rel, encode_jpeg(images[verdict.sha256], 95))
+                atomic_write(self.folder / rel, encode_jpeg(images[verdict.sha256], 95))
                 entry["photos"].append({"file": rel, "sha256": verdict.sha256, "added_at": _now(),
                                         "box": verdict.face.box.as_list(), "dhash": f"{dhash(images[verdict.sha256]):016x}"})
                 new_photo_ids.append(verdict.sha256)
@@ -450,7 +436,7 @@ class Gallery:
         with self._locked():
             calibration = json.loads(self.calibration_path.read_text()) if self.calibration_path.exists() else {}
             calibration.setdefault(model, {})[metric] = result
-            atomic_write_bytes(self.calibration_path, json.dumps(calibration, indent=2).encode())
+            atomic_write(self.calibration_path, json.dumps(calibration, indent=2).encode())
 
     def identify(self, vectors: np.ndarray, model: str, metric: str, threshold: float, *, margin: float = 0.0,
                  template: str = "mean") -> list[IdentityMatch]:

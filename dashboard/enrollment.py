@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 
 from core.config import Settings
 from core.demo import DEMO_PREFIX
-from core.errors import ConsentError, EnrollmentError, FaceDashError, GalleryError, ImageError
-from core.gallery import WORKER_ID, Consent
+from core.errors import EnrollmentError, FaceDashError, ImageError
+from core.gallery import WORKER_ID
 from core.quality import PhotoVerdict
+from core.services import workers
+from core.services.actor import Actor
 
 log = logging.getLogger(__name__)
 
@@ -82,37 +84,21 @@ def thumbnail(data: bytes, name: str, verdict: PhotoVerdict | None, settings: Se
 
 def enroll_worker(engine, settings: Settings, worker_id: str, name: str | None, photos: list[tuple[str, bytes]],
                   consent_text: str, given_by: str, recorded_by: str) -> EnrollOutcome:
-    """Enroll (or add photos to) a worker. Never raises for user errors: the outcome carries the message.
-
-    Consent is required (refused otherwise, nothing written). Photos over the upload limit are rejected with a
-    verdict; the rest go through the engine's quality gate. One audit line per successful enrollment.
-    """
-    from core.privacy import audit
-
-    worker_id = (worker_id or "").strip()
+    """Enroll (or add photos to) a worker through the service. Never raises for user errors: the outcome carries
+    the message and the per-photo verdicts (with thumbnails)."""
     problems = enroll_problems(worker_id, consent_text, given_by, recorded_by, len(photos))
     if problems:
-        return EnrollOutcome(worker_id, False, "Not enrolled: " + "; ".join(problems) + ".")
-    limit = settings.max_upload_mb * 1_000_000
-    pre_rejected = [PhotoVerdict(n, False, f"file is {len(d) / 1e6:.1f} MB, over the {settings.max_upload_mb} MB limit")
-                    for n, d in photos if len(d) > limit]
-    usable = [(n, d) for n, d in photos if len(d) <= limit]
+        return EnrollOutcome((worker_id or "").strip(), False, "Not enrolled: " + "; ".join(problems) + ".")
+    verdicts: list[PhotoVerdict] = []
     try:
-        consent = Consent(text=consent_text.strip(), given_by=given_by.strip(), recorded_by=recorded_by.strip())
-        if not usable:
-            raise EnrollmentError(f"no usable photo for worker {worker_id!r}", [])
-        report = engine.enroll(worker_id, usable, consent, name=(name or "").strip() or None)
-        verdicts = pre_rejected + list(report.verdicts)
-        accepted = len(report.accepted)
-        audit(settings, "enroll", recorded_by.strip(), subject=worker_id, photos_accepted=accepted,
-              photos_rejected=len(verdicts) - accepted, consent_given_by=given_by.strip(),
-              consent_text=consent_text.strip()[:500], recognition_model=engine.embedder.name)
-        message = (f"Enrolled {worker_id}: {accepted} photo(s) accepted, {len(verdicts) - accepted} rejected.")
-        ok = True
+        result = workers.enroll(engine, Actor(recorded_by, "dashboard"), worker_id.strip(), photos, consent_text,
+                                given_by, name=name)
+        verdicts = list(result.verdicts)
+        message, ok = f"Enrolled {result.worker_id}: {result.accepted} photo(s) accepted, {result.rejected} rejected.", True
     except EnrollmentError as exc:
-        verdicts, message, ok = pre_rejected + list(exc.verdicts), f"Not enrolled: {exc}", False
-    except (ConsentError, GalleryError, FaceDashError) as exc:
-        verdicts, message, ok = pre_rejected, f"Not enrolled: {exc}", False
+        verdicts, message, ok = list(exc.verdicts), f"Not enrolled: {exc}", False
+    except FaceDashError as exc:
+        message, ok = f"Not enrolled: {exc}", False
     data = dict(photos)
     thumbs = {}
     for verdict in verdicts:
@@ -121,35 +107,30 @@ def enroll_worker(engine, settings: Settings, worker_id: str, name: str | None, 
             if thumb is not None:
                 thumbs[verdict.name] = thumb
     log.info("enrollment of %s: %s", worker_id, message)
-    return EnrollOutcome(worker_id, ok, message, verdicts, thumbs)
+    return EnrollOutcome(worker_id.strip(), ok, message, verdicts, thumbs)
 
 
-def rename_worker(gallery, settings: Settings, worker_id: str, new_name: str, actor: str) -> str:
+def rename_worker(settings: Settings, worker_id: str, new_name: str, actor: str) -> str:
     """Rename; returns a message. Raises FaceDashError (shown by the page) on bad input."""
-    from core.privacy import audit
-
     if not (actor or "").strip():
         raise FaceDashError("enter your name (who renames the worker) first")
-    gallery.rename(worker_id, new_name)
-    audit(settings, "rename", actor.strip(), subject=worker_id)
-    return f"Renamed {worker_id} to {new_name.strip()!r}."
+    name = workers.rename(settings, Actor(actor, "dashboard"), worker_id, new_name)
+    return f"Renamed {worker_id} to {name!r}."
 
 
 def erase(settings: Settings, worker_id: str, confirmation: str, actor: str) -> str:
-    """Erase a worker's gallery entry and timeline rows (core.privacy.erase_worker writes the audit line).
+    """Erase a worker's gallery entry and timeline rows (the service writes the audit line).
 
     ``confirmation`` must repeat the worker id exactly; otherwise nothing happens (FaceDashError). Returns a message.
     """
-    from core.privacy import erase_worker
-
     if (confirmation or "").strip() != worker_id:
         raise FaceDashError(f"type the worker id {worker_id!r} exactly to confirm the erasure")
     if not (actor or "").strip():
         raise FaceDashError("enter your name (who requests the erasure) first")
-    summary = erase_worker(settings, worker_id, actor.strip())
-    message = (f"Erased {worker_id}: gallery entry removed={summary['gallery_removed']}, {summary['rows_deleted']} "
+    result = workers.erase(settings, Actor(actor, "dashboard"), worker_id)
+    message = (f"Erased {worker_id}: gallery entry removed={result.gallery_removed}, {result.rows_deleted} "
                "timeline row(s) deleted; audit line written.")
-    if summary.get("unreadable_files"):
-        message += (f" {len(summary['unreadable_files'])} unreadable timeline file(s) could not be checked: an "
+    if result.unreadable_files:
+        message += (f" {len(result.unreadable_files)} unreadable timeline file(s) could not be checked: an "
                     "administrator must inspect them (see the log).")
     return message

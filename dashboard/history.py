@@ -48,7 +48,7 @@ class Selection:
 
 def display_names(settings: Settings) -> dict[str, str]:
     names = dict(DEMO_WORKERS)
-    names.update(resources.gallery(settings).display_names())
+    names.update(resources.display_names(settings))
     return names
 
 

@@ -3,7 +3,7 @@
 - :func:`engine` builds the :class:`core.engine.FaceEngine` (TensorFlow, detector, embedder, emotion model) once
   per settings and warms it up under a spinner (about 10 s the first time).
 - :func:`store` opens the :class:`core.timeline.store.TimelineStore` once per store URI.
-- :func:`startup` runs the retention rule once per process (the app calls it on every run; it is cached).
+- :func:`startup` runs the retention service once per process (the app calls it on every run; it is cached).
 - The ``q_*`` functions wrap core.timeline.queries with ``st.cache_data``. Their cache key includes
   :func:`data_version`, a fingerprint of the store's files: every append, erasure, retention run or compaction
   writes a file with a new unique name, so any change (from any process) gives a new key and fresh results.
@@ -79,20 +79,25 @@ def engine(s: Settings | None = None):
     return _load_engine(_settings_key(s), s)
 
 
-def gallery(s: Settings | None = None):
-    """The gallery without loading any model (listing, renaming and reading photos are cheap)."""
-    from core.gallery import Gallery
+def workers(s: Settings | None = None):
+    """Enrolled workers, without loading any model (listing is cheap: the gallery's index file)."""
+    from core.services.workers import list_workers
 
-    s = s or settings()
-    return Gallery(s.gallery_path)
+    return list_workers(s or settings())
+
+
+def display_names(s: Settings | None = None) -> dict[str, str]:
+    from core.services.workers import display_names as names
+
+    return names(s or settings())
 
 
 # ------------------------------------------------------------------------------------------ timeline store
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _open_store(uri: str, _settings: Settings):
-    from core.timeline.store import TimelineStore
+    from core.services.timeline import open_store
 
-    return TimelineStore.from_settings(_settings)
+    return open_store(_settings)
 
 
 def store(s: Settings | None = None):
@@ -102,13 +107,10 @@ def store(s: Settings | None = None):
 
 @st.cache_resource(show_spinner="Applying the retention rule...", max_entries=4)
 def _retention_once(uri: str, days: int, _settings: Settings) -> dict:
-    from core.privacy import audit
-    from core.timeline.store import enforce_retention
+    from core.services.actor import Actor
+    from core.services.timeline import apply_retention
 
-    deleted = enforce_retention(_open_store(uri, _settings), days)
-    if deleted:
-        audit(_settings, "retention", "dashboard-startup", rows_deleted=deleted, retention_days=days)
-    log.info("retention at start-up: %d row(s) older than %d day(s) deleted", deleted, days)
+    deleted = apply_retention(_settings, Actor.system("dashboard-startup"), days)
     return {"rows_deleted": deleted, "retention_days": days}
 
 

@@ -16,9 +16,13 @@ import pandas as pd
 import streamlit as st
 
 from core.config import Settings
-from core.errors import FaceDashError, ImageError
+from core.errors import FaceDashError
 from core.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from core.types import Observation, utcnow
+from core.services import analysis
+from core.services.actor import Actor
+from core.services.limits import check_upload_size, upload_kind
+from core.services.observations import StoredRows
+from core.types import Observation
 from dashboard.components import charts
 from dashboard.components.tables import faces_table, video_rows_frame
 
@@ -55,33 +59,20 @@ class UploadResult:
 
 
 def check_upload(name: str, data: bytes, settings: Settings) -> str:
-    """Return "photo" or "video", or raise ImageError naming the file and the problem."""
-    suffix = Path(name).suffix.lower()
-    if not data:
-        raise ImageError(f"{name}: file is empty (0 bytes)")
-    limit = settings.max_upload_mb * 1_000_000
-    if len(data) > limit:
-        raise ImageError(f"{name}: file is {len(data) / 1e6:.1f} MB, over the {settings.max_upload_mb} MB upload limit")
-    if suffix in IMAGE_SUFFIXES:
-        return "photo"
-    if suffix in VIDEO_SUFFIXES:
-        return "video"
-    raise ImageError(
-        f"{name}: unsupported file type {suffix or '(no extension)'}; upload a photo "
-        f"({', '.join(sorted(IMAGE_SUFFIXES))}) or a video ({', '.join(sorted(VIDEO_SUFFIXES))})"
-    )
+    """Return "photo" or "video", or raise ImageError naming the file and the problem (the services' one check)."""
+    check_upload_size(name, len(data), settings)
+    return upload_kind(name)
 
 
 def analyze_photo(engine, name: str, data: bytes) -> UploadResult:
     import cv2
 
     from core.annotate import annotate
-    from core.images import decode_image
 
-    image = decode_image(data, name, engine.settings.max_image_pixels)
-    observations = engine.analyze(image, source="upload", when=utcnow())
+    found = analysis.analyze_image(engine, name, analysis.decode_upload(engine.settings, name, data), "upload")
+    observations = found.observations
     names = engine.gallery.display_names()
-    annotated = cv2.cvtColor(annotate(image, observations, names), cv2.COLOR_BGR2RGB)
+    annotated = cv2.cvtColor(annotate(found.image, observations, names), cv2.COLOR_BGR2RGB)
     notes = [] if observations else [f"{name}: no face found (faces smaller than {engine.settings.min_face_size} px "
                                      "or turned away are not detected)"]
     return UploadResult(name, hashlib.sha256(data).hexdigest(), "photo", observations,
@@ -91,18 +82,16 @@ def analyze_photo(engine, name: str, data: bytes) -> UploadResult:
 
 def analyze_video_upload(engine, name: str, data: bytes, every_n: int = 5, progress=None) -> UploadResult:
     """Write the upload to a temporary file, analyse every n-th frame, produce a browser-playable annotated copy."""
-    from core.video import analyze_video, web_playable
+    from core.video import web_playable
 
+    check_upload_size(name, len(data), engine.settings)
     workdir = Path(tempfile.mkdtemp(prefix="facedash-upload-"))
     try:
         source = workdir / f"input{Path(name).suffix.lower()}"
         source.write_bytes(data)
         out = workdir / "annotated.mp4"
-        try:
-            result = analyze_video(engine, source, out, every_n=every_n, source="upload", start_time=utcnow(),
-                                   max_seconds=engine.settings.max_video_seconds, progress=progress)
-        except ImageError as exc:  # core names the temporary path; the user knows the file by its upload name
-            raise ImageError(str(exc).replace(str(source), name)) from None
+        result = analysis.analyze_video_file(engine, name, source, "upload", every_n=every_n, out=out,
+                                             progress=progress)
         notes = []
         playable_path, mime, playable = (out, "video/mp4", False)
         if result.output is not None and Path(result.output).exists():
@@ -156,15 +145,31 @@ def analyze_upload(engine, uploaded, every_n: int = 5) -> UploadResult | None:
     return result
 
 
-def save_result(store, result: UploadResult) -> int | None:
-    """Append the result's observations to the timeline once per session; returns rows written (None if already)."""
+def save_result(settings: Settings, store, result: UploadResult, actor: Actor) -> StoredRows | None:
+    """Store the result once per session, by the one storage policy (enrolled workers only; audited).
+
+    Returns what was stored, or None when this upload was already saved in this session.
+    """
     saved = st.session_state.setdefault(_SAVED_KEY, set())
     if result.digest in saved:
         return None
-    written = store.append(result.observations) if result.observations else 0
+    stored = analysis.store_analysis(settings, store, actor, result.name, result.observations, "upload")
     saved.add(result.digest)
-    log.info("saved %d observation(s) from upload %s", written, result.name)
-    return written
+    return stored
+
+
+def save_upload(settings: Settings, store, result: UploadResult, actor_name: str) -> StoredRows | None:
+    """The page's save step: asks for the actor, shows errors with st.error, says when rows were saved."""
+    if not (actor_name or "").strip():
+        st.info("Enter your name to save these results (it is recorded in the audit log).", icon=":material/badge:")
+        return None
+    try:
+        stored = save_result(settings, store, result, Actor(actor_name, "dashboard"))
+    except FaceDashError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return None
+    st.caption("These results are saved to the timeline (source 'upload'; recognised workers only).")
+    return stored
 
 
 def render_result(result: UploadResult) -> None:

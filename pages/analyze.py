@@ -13,7 +13,9 @@ privacy_notice(settings, "upload")
 left, right = st.columns([3, 2])
 with right:
     save = st.checkbox("Save results to the timeline", key="upload_save",
-                       help="Stores one observation per face (source 'upload'; no image) so it appears on History.")
+                       help="Stores one observation per recognised worker (source 'upload'; no image) so it appears "
+                            "on History. Unknown faces are never stored.")
+    actor = st.text_input("Your name (recorded in the audit log)", key="actor") if save else ""
     every_n = st.slider("Video: analyse every n-th frame", 1, 30, 5, key="upload_every_n",
                         help="Other frames are annotated with the latest result. Lower is slower but finer.")
     st.caption(f"Limits: {settings.max_upload_mb} MB per file, videos up to {settings.max_video_seconds:.0f} s, "
@@ -32,10 +34,10 @@ if result is None:
     st.stop()
 
 if save:
-    written = uploads.save_result(resources.store(settings), result)
-    if written is not None:
+    stored = uploads.save_upload(settings, resources.store(settings), result, actor)
+    if stored is not None:
         resources.clear_data_caches()
-        st.toast(f"Saved {written} observation(s) to the timeline", icon=":material/save:")
-    st.caption("These results are saved to the timeline (source 'upload').")
+        st.toast(f"Saved {stored.stored} observation(s) to the timeline; {stored.unknown} unknown face(s) not stored",
+                 icon=":material/save:")
 
 uploads.render_result(result)

@@ -9,13 +9,12 @@ from dashboard.components.privacy import privacy_notice
 from dashboard.components.tables import worker_column_config, workers_table
 
 settings = resources.settings()
-gallery = resources.gallery(settings)
 st.title("Workers")
 resources.flash()
 privacy_notice(settings, "enroll")
 actor = st.text_input("Your name (recorded in the audit log)", key="actor")
 
-workers = gallery.workers()
+workers = resources.workers(settings)
 st.subheader(f"Enrolled workers ({len(workers)})")
 if workers:
     summary = resources.q_team_summary(settings.timeline_uri, resources.data_version(settings), settings)
@@ -26,7 +25,7 @@ if workers:
         target = st.selectbox("Worker", ids, key="rename_id")
         new_name = st.text_input("New display name", key="rename_name")
         if st.button("Rename", key="rename_button", disabled=not new_name.strip()):
-            resources.run_action(lambda: enrollment.rename_worker(gallery, settings, target, new_name, actor))
+            resources.run_action(lambda: enrollment.rename_worker(settings, target, new_name, actor))
     with erase_col.expander("Erase a worker", icon=":material/delete_forever:"):
         st.caption("Removes the gallery entry, photos, face templates and every timeline row. Cannot be undone.")
         victim = st.selectbox("Worker", ids, key="erase_id")

@@ -146,8 +146,8 @@ def test_bad_video_uploads_are_clear_4xx(api, tmp_path):
     assert "clip.mp4" in response.json()["error"] and "facedash-api-" not in response.json()["error"]
     (tmp_path / "big.mp4").write_bytes(b"\x00" * 1_500_000)
     response = post(base, "/v1/analyze-video", tmp_path / "big.mp4", field="video")
-    assert response.status_code == 422
-    assert response.json()["error"] == "big.mp4: upload is over the 1 MB limit"
+    assert response.status_code == 413 and response.json()["kind"] == "UploadTooLargeError"
+    assert response.json()["error"] == "big.mp4: file is over the 1 MB upload limit"
     assert post(base, "/v1/analyze-video", tmp_path / "clip.mp4", field="video", every_n=0).status_code == 422
     assert snapshot(data / "gallery") == before
     assert set(Path(tempfile.gettempdir()).glob("facedash-api-*")) == temporary  # uploads' temporary copies removed

@@ -43,7 +43,7 @@ def test_identify_json(cli_env, capsys):
     assert result[1]["faces"][0]["worker"] == "elton_john"
     face = result[0]["faces"][0]
     assert len(face["box"]) == 4 and isinstance(face["distance"], float) and face["recognition_model"] == "Dlib"
-    assert "emotion" not in face  # identify answers who, not how they feel
+    assert face["emotion"] is None and face["valence"] is None  # identify answers who, not how they feel
 
 
 def test_enroll_then_identify_new_worker(cli_env, capsys):
@@ -115,6 +115,9 @@ def test_emotion_aligned_agrees_with_fer_batch_api(cli_env, capsys, tmp_path, sh
         paths.append(tmp_path / f"{i}.png")
         cv2.imwrite(str(paths[-1]), data["pixels"][i])
     code, out, err = run(capsys, "emotion", "--aligned", "--json", "--emotion-backend", "fer", *paths)
+    assert code == 2 and out == "" and "emotion analysis is disabled" in err  # the purpose gate holds here too
+    code, out, err = run(capsys, "emotion", "--aligned", "--json", "--emotion-backend", "fer",
+                         "--emotion-purpose", "safety", *paths)
     assert code == 0, err
     ours = json.loads(out)
     fer = FER(mtcnn=False)

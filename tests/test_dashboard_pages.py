@@ -139,6 +139,8 @@ def test_analyze_photo_shows_annotated_image_and_face_table(emotion_on, faces_di
     probe = photos(faces_dir, "ben_afflek", "val", 3)
     at = page("pages/analyze.py")
     at.checkbox(key="upload_save").check()
+    ok(at.run())
+    at.text_input(key="actor").input("hr-analyst")
     at.file_uploader(key="upload_file").set_value((probe[0].name, probe[0].read_bytes(), "image/jpeg"))
     ok(at.run())
     assert at.image, "annotated image expected"
@@ -149,10 +151,16 @@ def test_analyze_photo_shows_annotated_image_and_face_table(emotion_on, faces_di
     from core.timeline.store import TimelineStore
 
     rows = TimelineStore.from_settings(get_settings()).read()
-    assert len(rows) == len(table) and set(rows["source"]) == {"upload"}
+    known = int((table["worker id"].notna() & (table["worker id"] != "")).sum())
+    assert len(rows) == known >= 1 and set(rows["source"]) == {"upload"}  # recognised workers only
+    assert set(rows["worker_id"]) == {"ben_afflek"}
     assert rows["happy"].notna().all()  # emotion was on: scores stored
+    from core.audit import read_audit_log
+
+    stored = [r for r in read_audit_log(get_settings()) if r["action"] == "observations_stored"]
+    assert len(stored) == 1 and stored[0]["actor"] == "hr-analyst" and stored[0]["via"] == "dashboard"
     ok(at.run())  # a rerun does not store the same result twice
-    assert len(TimelineStore.from_settings(get_settings()).read()) == len(table)
+    assert len(TimelineStore.from_settings(get_settings()).read()) == known
 
 
 def test_analyze_photo_without_emotion_shows_no_emotion(data_dir, faces_dir):
@@ -443,7 +451,8 @@ def test_settings_enabling_emotion_requires_purpose_then_saves_and_reloads(data_
     assert any("Emotion analysis: **on (safety)**" in c.value for c in fresh.sidebar.caption)
     assert fresh.expander[0].label == "Privacy notice: emotion analysis ON (safety)"
     audit = [json.loads(line) for line in (data_dir / "audit.log").read_text().splitlines()]
-    assert audit[-1]["action"] == "settings_privacy" and audit[-1]["actor"] == "dpo"
+    changes = [r for r in audit if r["action"] == "settings_privacy"]
+    assert len(changes) == 1 and changes[0]["actor"] == "dpo" and changes[0]["via"] == "dashboard"
 
 
 def test_settings_run_retention_and_demo_buttons(data_dir):

@@ -137,8 +137,8 @@ def test_enroll_worker_refuses_without_consent_and_writes_nothing(settings, face
 
 
 def test_enroll_worker_with_real_photos_gives_verdicts_thumbnails_and_audit(settings, faces_dir, weights_home):
+    from core.audit import read_audit_log
     from core.engine import FaceEngine
-    from core.privacy import read_audit_log
     from dashboard.enrollment import enroll_worker
 
     paths = sorted((faces_dir / "mindy_kaling").glob("train__*.jpg"))[:4]

@@ -1,25 +1,26 @@
-"""timeline CLI commands and core.privacy (erasure with gallery + audit log, retention, audit guard)."""
+"""timeline CLI commands and the services behind them (erasure with gallery + audit log, retention, audit guard)."""
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import glob
 import json
 import os
-import sys
-import types
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from core.audit import AuditError, audit, read_audit_log
+from core.cli import main
 from core.config import load_settings
 from core.errors import UnknownWorkerError
-from core.privacy import AuditError, audit, erase_worker, read_audit_log, run_retention
+from core.gallery import Consent, Gallery
+from core.services.actor import Actor, ActorError
+from core.services.timeline import apply_retention
+from core.services.workers import erase
 from core.timeline import TimelineStore
-from core.timeline.cli import add_timeline_commands, main
 from core.types import Box, DetectedFace, EmotionResult, IdentityMatch, Observation
 
 UTC = dt.UTC
@@ -50,27 +51,30 @@ def settings(tmp_path, monkeypatch):
     return s
 
 
+class FakeDetector:  # the gallery's side of the detector interface: erasure, not recognition, is under test
+    def detect(self, image):
+        crop = np.random.default_rng(1).integers(0, 255, (100, 100, 3), dtype=np.uint8)
+        return [DetectedFace(Box(10, 10, 100, 100), 0.99, crop, detector="fake")]
+
+
+class FakeEmbedder:
+    name, dim, key = "FakeNet", 8, "FakeNet@crop"
+
+    def embed_faces(self, image, faces):
+        return np.random.default_rng(len(faces)).normal(size=(len(faces), 8)).astype(np.float32)
+
+
 @pytest.fixture
-def fake_gallery(monkeypatch):
-    """A stand-in core.gallery (the real one is exercised in test_erase_removes_real_gallery_entry)."""
-    enrolled = {"w1", "w3"}
+def enrolled(settings):
+    """w1 and w3 enrolled in a real gallery (w3 has no timeline rows; w2 has rows but is not enrolled)."""
+    from core.images import encode_jpeg
 
-    class Gallery:
-        def __init__(self, folder):
-            self.folder = folder
-
-        def has_worker(self, worker_id):
-            return worker_id in enrolled
-
-        def erase(self, worker_id):
-            if worker_id not in enrolled:
-                raise UnknownWorkerError(f"unknown worker {worker_id!r}")
-            enrolled.discard(worker_id)
-
-    module = types.ModuleType("core.gallery")
-    module.Gallery = Gallery
-    monkeypatch.setitem(sys.modules, "core.gallery", module)
-    return enrolled
+    gallery = Gallery(settings.gallery_path)
+    for seed, worker in enumerate(("w1", "w3")):
+        photo = encode_jpeg(np.random.default_rng(seed).integers(0, 255, (160, 160, 3), dtype=np.uint8))
+        consent = Consent(text="safety monitoring", given_by=worker, recorded_by="hr")
+        gallery.enroll(worker, [(f"{worker}.jpg", photo)], consent, FakeDetector(), FakeEmbedder())
+    return gallery
 
 
 def run(settings, *argv) -> int:
@@ -115,30 +119,37 @@ def test_stats_json(settings, capsys):
     assert "rows: 45" in capsys.readouterr().out
 
 
-def test_erase_command_deletes_rows_gallery_entry_and_logs(settings, fake_gallery, capsys):
-    assert run(settings, "erase", "--worker", "w1", "--actor", "hr-admin", "--json") == 0
+def erase_cli(settings, *argv) -> int:
+    return main(["workers", "erase", *argv, "--data-dir", str(settings.data_dir)])
+
+
+def test_erase_command_deletes_rows_gallery_entry_and_logs(settings, enrolled, capsys):
+    assert erase_cli(settings, "--worker", "w1", "--actor", "hr-admin", "--json") == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["rows_deleted"] == 15 and summary["gallery_removed"] is True and summary["files_rewritten"] >= 1
-    assert "w1" not in fake_gallery
+    assert not Gallery(settings.gallery_path).has_worker("w1")
+    assert not (settings.gallery_path / "photos" / "w1").exists()
     assert "w1" not in raw_workers(settings) and "w2" in raw_workers(settings)
     lines = [json.loads(line) for line in open(settings.audit_log_path)]
     erase = [r for r in lines if r["action"] == "erase_worker"]
     assert len(erase) == 1
-    assert erase[0]["actor"] == "hr-admin" and erase[0]["subject"] == "w1" and erase[0]["rows_deleted"] == 15
+    assert erase[0]["actor"] == "hr-admin" and erase[0]["via"] == "cli" and erase[0]["subject"] == "w1"
+    assert erase[0]["rows_deleted"] == 15 and erase[0]["outcome"] == "done"
     assert dt.datetime.fromisoformat(erase[0]["time"]).tzinfo is not None
     assert not {"scores", "embedding", "distance"} & set(erase[0])
     # unknown to both gallery and store
-    assert run(settings, "erase", "--worker", "w1") == UnknownWorkerError.exit_code
+    assert erase_cli(settings, "--worker", "w1") == UnknownWorkerError.exit_code
     assert "w1" in capsys.readouterr().err
 
 
-def test_erase_worker_rows_only_and_gallery_only(settings, fake_gallery):
-    summary = erase_worker(settings, "w2", actor="dpo")  # has rows, not enrolled
-    assert summary["rows_deleted"] == 15 and summary["gallery_removed"] is False
-    summary = erase_worker(settings, "w3", actor="dpo")  # enrolled, no rows
-    assert summary["rows_deleted"] == 0 and summary["gallery_removed"] is True
+def test_erase_worker_rows_only_and_gallery_only(settings, enrolled):
+    dpo = Actor("dpo", "cli")
+    summary = erase(settings, dpo, "w2")  # has rows, not enrolled
+    assert summary.rows_deleted == 15 and summary.gallery_removed is False
+    summary = erase(settings, dpo, "w3")  # enrolled, no rows
+    assert summary.rows_deleted == 0 and summary.gallery_removed is True
     with pytest.raises(UnknownWorkerError):
-        erase_worker(settings, "ghost", actor="dpo")
+        erase(settings, dpo, "ghost")
     assert [r["subject"] for r in read_audit_log(settings) if r["action"] == "erase_worker"] == ["w2", "w3"]
 
 
@@ -149,7 +160,7 @@ def test_retain_command(settings, capsys):
     store = TimelineStore.from_settings(settings)
     assert store.count() == 27
     assert pd.Timestamp(store.stats()["first_time"]) >= pd.Timestamp(NOW - dt.timedelta(days=30))
-    assert run_retention(settings, actor="startup") == 0
+    assert apply_retention(settings, Actor.system("startup")) == 0
     records = [r for r in read_audit_log(settings) if r["action"] == "retention"]
     assert [r["rows_deleted"] for r in records] == [18, 0]
 
@@ -159,53 +170,32 @@ def test_compact_command(settings, capsys):
     assert json.loads(capsys.readouterr().out)["files_after"] >= 1
 
 
-def test_commands_fit_a_common_parent_that_already_has_actor():
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true")
-    common.add_argument("--actor", default="someone")
-    parser = argparse.ArgumentParser()
-    add_timeline_commands(parser.add_subparsers(dest="command"), common)
-    args = parser.parse_args(["timeline", "erase", "--worker", "w1", "--actor", "x", "--json"])
-    assert args.actor == "x" and args.json and callable(args.func)
-    args = parser.parse_args(["timeline", "retain"])
-    assert args.actor == "someone" and args.days is None
+def test_erasure_is_one_command():
+    """`timeline erase` is gone: erasure is `workers erase` (it removes the gallery entry too)."""
+    with pytest.raises(SystemExit):
+        main(["timeline", "erase", "--worker", "w1"])
 
 
 def test_audit_refuses_biometric_data(settings):
-    record = audit(settings, "consent_recorded", "hr", worker="w1", purpose="safety")
-    assert read_audit_log(settings)[-1]["worker"] == "w1" and record["action"] == "consent_recorded"
+    hr = Actor("hr", "dashboard")
+    record = audit(settings, "consent_recorded", hr, "w1", purpose="safety")
+    assert read_audit_log(settings)[-1]["subject"] == "w1" and record["action"] == "consent_recorded"
     with pytest.raises(AuditError, match="embedding"):
-        audit(settings, "enroll", "hr", embedding="0.1,0.2")
+        audit(settings, "enroll", hr, embedding="0.1,0.2")
     with pytest.raises(AuditError, match="ndarray"):
-        audit(settings, "enroll", "hr", vector_data=np.zeros(4))
-    with pytest.raises(AuditError, match="actor"):
-        audit(settings, "enroll", "")
+        audit(settings, "enroll", hr, vector_data=np.zeros(4))
+    with pytest.raises(AuditError, match="reserved"):
+        audit(settings, "enroll", hr, via="browser")
+    with pytest.raises(ActorError, match="actor"):
+        Actor("", "cli")
+    with pytest.raises(ActorError, match="printable"):
+        Actor("hr\nadmin", "cli")
 
 
-def test_erase_removes_real_gallery_entry(settings, tmp_path):
-    gallery_module = pytest.importorskip("core.gallery")
-    from core.images import encode_jpeg
-
-    class Detector:
-        def detect(self, image):
-            rng = np.random.default_rng(1)
-            crop = rng.integers(0, 255, (100, 100, 3), dtype=np.uint8)
-            return [DetectedFace(Box(10, 10, 100, 100), 0.99, crop, detector="fake")]
-
-    class Embedder:  # the gallery's side of the embedder interface; erasure, not recognition, is under test
-        name, dim, key = "FakeNet", 8, "FakeNet@crop"
-
-        def embed_faces(self, image, faces):
-            return np.random.default_rng(len(faces)).normal(size=(len(faces), 8)).astype(np.float32)
-
-    gallery = gallery_module.Gallery(settings.gallery_path)
-    photo = encode_jpeg(np.random.default_rng(2).integers(0, 255, (160, 160, 3), dtype=np.uint8))
-    consent = gallery_module.Consent(text="safety monitoring", given_by="w1", recorded_by="hr")
-    gallery.enroll("w1", [("w1.jpg", photo)], consent, Detector(), Embedder())
-    assert gallery.has_worker("w1")
-
-    summary = erase_worker(settings, "w1", actor="hr-admin")
-    assert summary["gallery_removed"] is True and summary["rows_deleted"] == 15
-    assert not gallery_module.Gallery(settings.gallery_path).has_worker("w1")
+def test_erase_removes_real_gallery_entry(settings, enrolled):
+    summary = erase(settings, Actor("hr-admin", "dashboard"), "w1")
+    assert summary.gallery_removed is True and summary.rows_deleted == 15
+    assert not Gallery(settings.gallery_path).has_worker("w1")
     assert "w1" not in raw_workers(settings)
-    assert read_audit_log(settings)[-1]["subject"] == "w1"
+    last = read_audit_log(settings)[-1]
+    assert last["subject"] == "w1" and last["via"] == "dashboard"

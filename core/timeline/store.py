@@ -40,38 +40,22 @@ import pyarrow as pa
 from core.errors import StoreError
 from core.timeline import maintenance
 from core.timeline.fs import APPEND_PREFIX, PARTITION_PREFIX, FileHealth, new_file_name, open_backend
-from core.timeline.maintenance import RewriteReport, enforce_retention
+from core.timeline.maintenance import RewriteReport
 from core.timeline.schema import (
     COLUMNS,
     SCHEMA,
     TimelineArgumentError,
-    TimelineDataError,
     build_table,
     dedup,
-    empty_frame,
     normalize_records,
     observations_to_columns,
-    observations_to_frame,
     to_frame,
     to_utc,
 )
 from core.timeline.sql import SqlReader, quote_ident, unique
 from core.types import Observation
 
-__all__ = [
-    "TimelineStore",
-    # importable from here before the split (core.privacy and dashboard.resources import enforce_retention here)
-    "COLUMNS",
-    "SCHEMA",
-    "RewriteReport",
-    "TimelineArgumentError",
-    "TimelineDataError",
-    "empty_frame",
-    "enforce_retention",
-    "normalize_records",
-    "observations_to_frame",
-    "to_utc",
-]
+__all__ = ["TimelineStore"]
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,86 @@
+"""Input limits, checked once: upload size and type. Every front-end calls these (one message per problem)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from core.errors import ImageError
+from core.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+
+UploadKind = Literal["photo", "video"]
+#: Free-text fields (consent text, purpose descriptions) are at most this long; names and ids shorter.
+MAX_TEXT = 500
+MAX_NAME = 100
+
+
+class UploadTooLargeError(ImageError):
+    http_status = 413
+
+
+def upload_limit_bytes(settings) -> int:
+    return int(settings.max_upload_mb) * 1_000_000
+
+
+def check_upload_size(name: str, size: int, settings) -> None:
+    """Refuse an empty upload or one over ``settings.max_upload_mb`` (the one message for every front-end)."""
+    if size <= 0:
+        raise ImageError(f"{name}: file is empty (0 bytes)")
+    if size > upload_limit_bytes(settings):
+        raise UploadTooLargeError(
+            f"{name}: file is {size / 1e6:.1f} MB, over the {settings.max_upload_mb} MB upload limit")
+
+
+def upload_kind(name: str) -> UploadKind:
+    """``photo`` or ``video`` from the file name, or an ImageError listing what is accepted."""
+    suffix = Path(name).suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return "photo"
+    if suffix in VIDEO_SUFFIXES:
+        return "video"
+    raise ImageError(
+        f"{name}: unsupported file type {suffix or '(no extension)'}; upload a photo "
+        f"({', '.join(sorted(IMAGE_SUFFIXES))}) or a video ({', '.join(sorted(VIDEO_SUFFIXES))})"
+    )
+
+
+def read_limited(stream: BinaryIO, name: str, settings) -> bytes:
+    """Read a whole upload from ``stream``, refusing it as soon as it passes the limit (never more is read)."""
+    limit = upload_limit_bytes(settings)
+    data = stream.read(limit + 1)
+    check_upload_size(name, len(data), settings)
+    return data
+
+
+def copy_limited(stream: BinaryIO, target: BinaryIO, name: str, settings, chunk: int = 1 << 20) -> int:
+    """Copy an upload to ``target`` in chunks, refusing it as soon as it passes the limit; returns bytes copied."""
+    limit = upload_limit_bytes(settings)
+    copied = 0
+    while block := stream.read(chunk):
+        copied += len(block)
+        if copied > limit:
+            raise UploadTooLargeError(f"{name}: file is over the {settings.max_upload_mb} MB upload limit")
+        target.write(block)
+    check_upload_size(name, copied, settings)
+    return copied
+
+
+def read_file_limited(path: Path, settings) -> bytes:
+    """A file from disk (CLI inputs), with the same limit and messages as an upload."""
+    from core.images import read_bytes
+
+    data = read_bytes(path)
+    check_upload_size(str(path), len(data), settings)
+    return data
+
+
+def check_text(field: str, value: str | None, limit: int = MAX_TEXT, required: bool = True) -> str:
+    """A stripped free-text value, or a ValueError-like FaceDashError naming the field and its limit."""
+    from core.errors import FaceDashError
+
+    text = (value or "").strip()
+    if required and not text:
+        raise FaceDashError(f"{field} is required")
+    if len(text) > limit:
+        raise FaceDashError(f"{field} is {len(text)} characters long; at most {limit} are accepted")
+    return text

@@ -1,0 +1,108 @@
+"""Timeline use-cases: retention, export of one worker's rows, the demo history, stats and compaction.
+
+Retention is applied here and only here (the dashboard at start-up, the Settings page, ``timeline retain``); every
+run writes one audit line, also when it deleted nothing (the log shows that the rule ran). Exports are audited
+(who took a copy of a worker's history out of the system).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from core.audit import audit
+from core.errors import UnknownWorkerError
+from core.services.actor import Actor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Export:
+    worker_id: str
+    frame: pd.DataFrame
+    problems: list[str]  # unreadable files skipped while reading
+
+
+def open_store(settings):
+    """The timeline store for reading (charts, queries); writes go through the services in this package."""
+    from core.timeline import TimelineStore
+
+    return TimelineStore.from_settings(settings)
+
+
+def apply_retention(settings, actor: Actor, days: int | None = None, now: Any = None) -> int:
+    """Delete timeline rows older than ``days`` (default ``settings.retention_days``); returns rows deleted."""
+    from core.timeline import TimelineArgumentError, TimelineStore, enforce_retention
+
+    days = settings.retention_days if days is None else days
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise TimelineArgumentError(f"retention must be a whole number of days, at least 1 (got {days!r})")
+    with TimelineStore.from_settings(settings) as store:
+        deleted = enforce_retention(store, days, now=now)
+    audit(settings, "retention", actor, retention_days=days, rows_deleted=deleted)
+    log.info("retention %d days: %d row(s) deleted", days, deleted)
+    return deleted
+
+
+def export_worker(settings, actor: Actor, worker_id: str, since: Any = None, until: Any = None,
+                  file_format: str = "csv") -> Export:
+    """One worker's rows in ``[since, until)``; the caller writes them. Audited."""
+    from core.timeline import TimelineArgumentError, TimelineStore, to_utc
+
+    since, until = to_utc(since, "--since"), to_utc(until, "--until")
+    if since is not None and until is not None and since >= until:
+        raise TimelineArgumentError(f"--since {since.isoformat()} is not before --until {until.isoformat()}")
+    with TimelineStore.from_settings(settings) as store:
+        frame = store.read(worker=worker_id, start=since, end=until)
+        if frame.empty and store.count(worker=worker_id) == 0:
+            raise UnknownWorkerError(f"worker {worker_id!r} has no rows in the timeline store")
+        problems = list(store.last_read_problems)
+    audit(settings, "timeline_export", actor, worker_id, rows=len(frame), format=file_format, since=since,
+          until=until)
+    for problem in problems:
+        log.warning("export of %s: skipped unreadable file %s", worker_id, problem)
+    return Export(worker_id, frame, problems)
+
+
+def timeline_stats(settings) -> dict:
+    from core.timeline import TimelineStore
+
+    with TimelineStore.from_settings(settings) as store:
+        return store.stats()
+
+
+def compact(settings, actor: Actor) -> dict:
+    from core.timeline import TimelineStore
+
+    with TimelineStore.from_settings(settings) as store:
+        summary = store.compact()
+    audit(settings, "timeline_compact", actor, partitions=summary.get("partitions"),
+          files_before=summary.get("files_before"), files_after=summary.get("files_after"))
+    return summary
+
+
+def load_demo(settings, actor: Actor) -> tuple[int, int]:
+    """Synthetic history for the demo workers (source ``demo``); returns (rows written, days)."""
+    from core.demo import DEMO_WORKERS
+    from core.demo import load_demo as _load
+    from core.timeline import TimelineStore
+
+    days = min(14, settings.retention_days)
+    with TimelineStore.from_settings(settings) as store:
+        written = _load(store, days=days)
+    audit(settings, "demo_load", actor, rows=written, workers=list(DEMO_WORKERS))
+    return written, days
+
+
+def remove_demo(settings, actor: Actor) -> int:
+    from core.demo import remove_demo as _remove
+    from core.timeline import TimelineStore
+
+    with TimelineStore.from_settings(settings) as store:
+        deleted = _remove(store)
+    audit(settings, "demo_remove", actor, rows_deleted=deleted)
+    return deleted
