@@ -72,9 +72,9 @@ def create_app(settings=None, engine=None):
     def get_store():
         with lock:
             if state["store"] is None:
-                from core.timeline import TimelineStore
+                from core.services.timeline import open_store
 
-                state["store"] = TimelineStore.from_settings(settings)
+                state["store"] = open_store(settings)
             return state["store"]
 
     app = FastAPI(title="Face & emotion engine", version="1", description=__doc__)

@@ -10,9 +10,7 @@ import logging
 from dataclasses import dataclass, field
 
 from core.config import Settings
-from core.demo import DEMO_PREFIX
 from core.errors import EnrollmentError, FaceDashError, ImageError
-from core.gallery import WORKER_ID
 from core.quality import PhotoVerdict
 from core.services import workers
 from core.services.actor import Actor
@@ -44,11 +42,8 @@ def enroll_problems(worker_id: str, consent_text: str, given_by: str, recorded_b
     worker_id = (worker_id or "").strip()
     if not worker_id:
         problems.append("enter a worker id")
-    elif not WORKER_ID.fullmatch(worker_id):
-        problems.append(f"worker id {worker_id!r} is invalid: use 1-64 letters, digits, '_', '-' or '.', "
-                        "starting with a letter or digit")
-    elif worker_id.startswith(DEMO_PREFIX):
-        problems.append(f"worker ids starting with {DEMO_PREFIX!r} are reserved for the synthetic demo data")
+    elif (problem := workers.worker_id_problem(worker_id)) is not None:
+        problems.append(problem)
     if not (consent_text or "").strip():
         problems.append("record the consent text (what the worker agreed to, and for what purpose)")
     if not (given_by or "").strip():

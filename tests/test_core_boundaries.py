@@ -47,3 +47,61 @@ def test_importing_core_is_lazy():
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def _imports(path: Path) -> list[tuple[int, str, list[str]]]:
+    """(line, module, imported names) for every import in ``path``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.append((node.lineno, node.module, [alias.name for alias in node.names]))
+    return found
+
+
+FRONT_ENDS = [*(REPO / "core" / "cli").glob("*.py"), REPO / "core" / "api.py", *(REPO / "dashboard").rglob("*.py"),
+              *(REPO / "pages").glob("*.py"), REPO / "streamlit_app.py"]
+#: What front-ends must reach through core/services: the stores of biometric and emotion data, and the audit writer.
+WRITE_PATHS = {"core.gallery", "core.timeline.store", "core.timeline.maintenance", "core.timeline.fs", "core.fileio"}
+AUDIT_WRITERS = {"audit", "append_audit", "audit_record"}
+
+
+def test_front_ends_reach_stored_data_only_through_the_services():
+    offenders = []
+    for path in FRONT_ENDS:
+        for line, module, names in _imports(path):
+            where = f"{path.relative_to(REPO)}:{line}"
+            if module in WRITE_PATHS or module == "core.privacy":
+                offenders.append(f"{where} imports {module}")
+            if module == "core.timeline" and set(names) - {"queries"}:
+                offenders.append(f"{where} imports {sorted(set(names) - {'queries'})} from core.timeline")
+            if module == "core.audit" and AUDIT_WRITERS & set(names):
+                offenders.append(f"{where} writes the audit log itself ({sorted(AUDIT_WRITERS & set(names))})")
+    assert offenders == [], "front-ends must call core/services: " + "; ".join(offenders)
+
+
+def test_timeline_package_does_not_know_the_gallery():
+    offenders = [f"{p.relative_to(REPO)}:{line}" for p in (REPO / "core" / "timeline").glob("*.py")
+                 for line, module, _ in _imports(p) if module.startswith(("core.gallery", "core.services"))]
+    assert offenders == [], f"core/timeline must not import the gallery or the services: {offenders}"
+    code = "import sys, core.timeline; assert 'core.gallery' not in sys.modules, 'core.gallery loaded'"
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_services_never_import_a_front_end():
+    offenders = [f"{p.relative_to(REPO)}:{line} imports {module}" for p in (REPO / "core" / "services").glob("*.py")
+                 for line, module, _ in _imports(p)
+                 if module.startswith(("core.cli", "core.api", "dashboard", "pages", "fastapi", "streamlit"))]
+    assert offenders == [], offenders
+
+
+def test_modules_stay_small():
+    """One responsibility per module: no module of the app over 520 lines (the ~500 of the house style)."""
+    big = {str(p.relative_to(REPO)): n for p in [*(REPO / "core").rglob("*.py"), *(REPO / "dashboard").rglob("*.py"),
+                                               *(REPO / "pages").glob("*.py")]
+           if (n := len(p.read_text().splitlines())) > 520}
+    assert big == {}, big
+    thick_pages = {p.name: n for p in (REPO / "pages").glob("*.py") if (n := len(p.read_text().splitlines())) > 70}
+    assert thick_pages == {}, f"pages are layout only (about 60 lines): {thick_pages}"

@@ -130,9 +130,9 @@ def cmd_analyze(args, settings) -> int:
 
 
 def _save(args, settings, name: str, observations) -> dict:
-    from core.timeline import TimelineStore
+    from core.services.timeline import open_store
 
-    with TimelineStore.from_settings(settings) as store:
+    with open_store(settings) as store:
         stored = analysis.store_analysis(settings, store, actor_from(args), name, observations, "cli")
     return {"stored": stored.stored, "not_stored_unknown": stored.unknown}
 

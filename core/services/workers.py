@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.audit import MAX_AUDIT_STRING, append_audit, audit, audit_record
-from core.errors import EnrollmentError, UnknownWorkerError
+from core.errors import EnrollmentError, FaceDashError, UnknownWorkerError
 from core.gallery import Consent, Gallery, WorkerInfo, validate_worker_id
 from core.quality import PhotoVerdict
 from core.services.actor import Actor
@@ -49,6 +49,15 @@ class EraseResult:
     def as_dict(self) -> dict:
         return {"worker_id": self.worker_id, "rows_deleted": self.rows_deleted, "files_rewritten": self.files_rewritten,
                 "gallery_removed": self.gallery_removed, "unreadable_files": list(self.unreadable_files)}
+
+
+def worker_id_problem(worker_id: str) -> str | None:
+    """Why ``worker_id`` cannot be enrolled, or None (for forms that explain before the button is pressed)."""
+    try:
+        validate_worker_id(worker_id)
+    except FaceDashError as exc:
+        return str(exc)
+    return None
 
 
 def clean_worker_id(worker_id: str | None) -> str:
