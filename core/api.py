@@ -28,12 +28,18 @@ import logging
 import tempfile
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from core.errors import FaceDashError
 from core.services import analysis
 from core.services.actor import Actor
 from core.services.limits import copy_limited, read_limited
 from core.services.records import ErrorAnswer, ImageAnswer, VideoAnswer, WorkerRecord
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from core.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +53,7 @@ def _keys_match(given: str | None, expected: str) -> bool:
                                                      expected.encode("utf-8", "surrogateescape"))
 
 
-def create_app(settings=None, engine=None):
+def create_app(settings: "Settings | None" = None, engine=None) -> "FastAPI":
     from fastapi import Depends, FastAPI, File, Header, HTTPException, Query, Request, UploadFile
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
@@ -58,8 +64,8 @@ def create_app(settings=None, engine=None):
     settings = settings or get_settings()
     state: dict = {"engine": engine, "store": None}
     lock = threading.Lock()
-    errors = {400: {"model": ErrorAnswer}, 401: {"model": ErrorAnswer}, 413: {"model": ErrorAnswer},
-              422: {"model": ErrorAnswer}}
+    errors: dict[int | str, dict[str, Any]] = {400: {"model": ErrorAnswer}, 401: {"model": ErrorAnswer},
+                                               413: {"model": ErrorAnswer}, 422: {"model": ErrorAnswer}}
 
     def get_engine():
         with lock:
@@ -160,11 +166,12 @@ def create_app(settings=None, engine=None):
         name = video.filename or "upload"
         path = save_video(video)
         try:
-            result = analysis.analyze_video_file(get_engine(), name, path, "api", every_n=every_n)
+            found = analysis.analyze_video_file(get_engine(), name, path, "api", every_n=every_n)
         finally:
             path.unlink(missing_ok=True)
+        result = found.video
         return {"video": name, "frames": result.frames, "analysed_frames": result.analysed_frames, "fps": result.fps,
-                "emotion_enabled": result.emotion_enabled, "rows": result.rows,
+                "emotion_enabled": found.emotion_enabled, "rows": result.rows,
                 **stored_fields(name, result.observations, store)}
 
     return app

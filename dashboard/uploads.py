@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -43,7 +44,7 @@ class UploadResult:
     observations: list[Observation]
     table: pd.DataFrame
     emotion_enabled: bool
-    annotated_rgb: object = None  # photo: annotated image (RGB uint8)
+    annotated_rgb: np.ndarray | None = None  # photo: annotated image (RGB uint8)
     video_bytes: bytes | None = None  # video: annotated video for the browser / download
     video_format: str = "video/mp4"
     video_name: str = ""
@@ -91,7 +92,7 @@ def analyze_video_upload(engine, name: str, data: bytes, every_n: int = 5, progr
         source.write_bytes(data)
         out = workdir / "annotated.mp4"
         result = analysis.analyze_video_file(engine, name, source, "upload", every_n=every_n, out=out,
-                                             progress=progress)
+                                             progress=progress).video
         notes = []
         playable_path, mime, playable = (out, "video/mp4", False)
         if result.output is not None and Path(result.output).exists():
@@ -177,10 +178,13 @@ def render_result(result: UploadResult) -> None:
     for note in result.notes:
         st.warning(note, icon=":material/warning:")
     if result.kind == "photo":
+        image = result.annotated_rgb
+        if image is None:
+            raise ValueError(f"{result.name}: photo result without its annotated image")
         left, right = st.columns([3, 2])
-        height, width = result.annotated_rgb.shape[:2]
+        height, width = image.shape[:2]
         # a big photo fills the column; a small one is shown at 480 px (readable labels, little blur)
-        left.image(result.annotated_rgb, caption=f"{result.name}: {len(result.observations)} face(s), "
+        left.image(image, caption=f"{result.name}: {len(result.observations)} face(s), "
                                                  f"{result.known} recognised", width="stretch" if width > 480 else 480)
         right.metric("Faces found", len(result.observations))
         right.metric("Recognised workers", result.known)

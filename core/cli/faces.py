@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from core.cli.common import EXIT_PARTIAL, actor_from, emit, face_line, load_engine, progress, warn
 from core.errors import ConfigError, FaceDashError, ImageError, NoFaceError
@@ -154,14 +155,15 @@ def _write_annotated(out: Path, found, names) -> None:
 def _analyze_video(args, settings, engine, out: Path | None) -> int:
     bar = progress(args, 0, "frames")
     try:
-        result = analysis.analyze_video_file(engine, str(args.input), Path(args.input), "cli", every_n=args.every,
-                                             out=out, progress=bar)
+        found = analysis.analyze_video_file(engine, str(args.input), Path(args.input), "cli", every_n=args.every,
+                                            out=out, progress=bar)
     finally:
         bar.close()
+    result = found.video
     payload = {"video": str(args.input), "frames": result.frames, "analysed_frames": result.analysed_frames,
-               "fps": result.fps, "emotion_enabled": result.emotion_enabled, "rows": result.rows}
+               "fps": result.fps, "emotion_enabled": found.emotion_enabled, "rows": result.rows}
     if args.save:
-        payload.update(_save(args, settings, result.name, result.observations))
+        payload.update(_save(args, settings, found.name, result.observations))
     if out is not None:
         import pandas as pd
 
@@ -187,7 +189,9 @@ def cmd_emotion(args, settings) -> int:
     if not args.verbose:
         import_tensorflow_quietly()
     model = create_emotion_model(resolve_emotion_backend(settings.emotion_backend).name, prepare_weights(settings))
-    crops, entries, failed = [], [], 0
+    crops = []
+    entries: list[dict[str, Any]] = []
+    failed = 0
     for path in args.images:
         try:
             crops.append(_load(settings, path))

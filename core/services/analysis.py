@@ -20,6 +20,7 @@ from core.services.actor import Actor
 from core.services.limits import check_upload_size
 from core.services.observations import StoredRows, store_observations
 from core.types import EmotionResult, Observation, utcnow
+from core.video import VideoResult
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
@@ -39,12 +40,7 @@ class ImageAnalysis:
 @dataclass(frozen=True)
 class VideoAnalysis:
     name: str
-    frames: int
-    analysed_frames: int
-    fps: float
-    rows: list[dict]
-    observations: list[Observation]
-    output: Path | None
+    video: VideoResult  # frames, analysed frames, fps, per-face rows, observations, annotated output
     emotion_enabled: bool
 
 
@@ -83,15 +79,14 @@ def analyze_video_file(engine, name: str, path: Path, source: str, every_n: int 
                                max_seconds=engine.settings.max_video_seconds, progress=progress)
     except ImageError as exc:  # core names the (temporary) path; the user knows the file by its name
         raise ImageError(str(exc).replace(str(path), name)) from None
-    return VideoAnalysis(name, result.frames, result.analysed_frames, result.fps, result.rows, result.observations,
-                         result.output, engine.emotion_enabled)
+    return VideoAnalysis(name, result, engine.emotion_enabled)
 
 
 def store_analysis(settings, store, actor: Actor, name: str, observations: list[Observation],
                    source: str) -> StoredRows:
     """Store the observations the policy allows (enrolled workers only) and audit what was stored."""
     stored = store_observations(store, observations)
-    workers = sorted({o.identity.worker_id for o in observations if o.identity.is_known})
+    workers = sorted({o.identity.worker_id for o in observations if o.identity.worker_id is not None})  # is_known
     audit(settings, "observations_stored", actor, None, source=source, input=Path(name).name[:200],
           rows=stored.stored, not_stored_unknown=stored.unknown, workers=workers[:50])
     log.info("stored %d observation(s) from %s (%d unknown face(s) not stored)", stored.stored, name, stored.unknown)
