@@ -1,9 +1,12 @@
-# Quick start: `make run` (dashboard) and `make test` (all tests). Both set themselves up on a fresh machine.
-.PHONY: run test setup api bench
+# Quick start: `make run` (dashboard) and `make test` (lint, type check, all tests). Both set themselves up on a fresh
+# machine. `make lint` runs only ruff and mypy (after `make setup`).
+.PHONY: run test lint setup api bench
 run:
 	scripts/run.sh
 test:
 	scripts/test.sh
+lint:
+	scripts/lint.sh
 setup:
 	scripts/setup.sh --dev
 api:

@@ -66,8 +66,10 @@ class Embedder(Protocol):
     name: str
     dim: int
     chip: ChipSpec
-    key: str
     weights_dir: Path
+
+    @property
+    def key(self) -> str: ...  # read-only: DeepFaceEmbedder derives it from name and chip
 
     def embed(self, chips: list[np.ndarray]) -> np.ndarray: ...
 
@@ -178,7 +180,7 @@ EMBEDDERS.register("sface", "DeepFace SFace (ONNX), 128-d, DeepFace-aligned 112 
 def resolve_recognition_model(requested: str, weights_dir: Path) -> BackendChoice:
     key = requested.strip().lower()
     if key == "auto":
-        missing = []
+        missing: list[str] = []
         for model in AUTO_PREFERENCE:
             if model == "Dlib" or has_weights(weights_dir, MODELS[model][2]):
                 reason = f"auto: {model} is the strongest model with weights present"

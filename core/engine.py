@@ -76,7 +76,8 @@ class FaceEngine:
         self.gallery = Gallery(s.gallery_path)
         want_emotion = s.emotion_active if load_emotion is None else load_emotion
         self.emotion_choice: BackendChoice | None = resolve_emotion_backend(s.emotion_backend) if want_emotion else None
-        self.emotion_model = create_emotion_model(self.emotion_choice.name, self.weights_dir) if want_emotion else None
+        self.emotion_model = (create_emotion_model(self.emotion_choice.name, self.weights_dir)
+                              if self.emotion_choice is not None else None)
         self._reembed_done = False
 
     # ------------------------------------------------------------------ info

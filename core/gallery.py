@@ -264,7 +264,7 @@ class Gallery:
             verdicts.append(verdict)
 
         accepted = [v for v in verdicts if v.accepted]
-        vectors = (np.vstack([embedder.embed_faces(images[v.sha256], [v.face]) for v in accepted]) if accepted
+        vectors = (np.vstack([embedder.embed_faces(images[v.sha256], [v.accepted_face]) for v in accepted]) if accepted
                    else np.zeros((0, embedder.dim)))
         # near-duplicates (same picture resized or re-encoded) add nothing and skew the nearest-neighbour search
         existing_own = self._worker_vectors(embedder.key, worker_id)
@@ -306,7 +306,7 @@ class Gallery:
                 # keep the decoded photo re-encoded (strips EXIF/GPS metadata from the kept copy)
                 atomic_write(self.folder / rel, encode_jpeg(images[verdict.sha256], 95))
                 entry["photos"].append({"file": rel, "sha256": verdict.sha256, "added_at": _now(),
-                                        "box": verdict.face.box.as_list(), "dhash": f"{dhash(images[verdict.sha256]):016x}"})
+                                        "box": verdict.accepted_face.box.as_list(), "dhash": f"{dhash(images[verdict.sha256]):016x}"})
                 new_photo_ids.append(verdict.sha256)
             ids, shas, old = self._read_embeddings(embedder.key)
             old = old if old.size else np.zeros((0, embedder.dim), np.float32)

@@ -27,6 +27,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -90,16 +91,17 @@ def embed_paths(paths: list[Path], detector, embedders: dict, cache_dir: Path | 
             if cache_files[label].is_file():
                 with np.load(cache_files[label], allow_pickle=False) as data:
                     cached[label] = {k: v for k, v in zip(data["keys"], data["vectors"])}
-    out = {label: [] for label in embedders}
+    out: dict[str, list[np.ndarray]] = {label: [] for label in embedders}
     found = []
     for n, path in enumerate(paths):
         stat = path.stat()
         file_key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
         hits = {label: cached.get(label, {}).get(file_key) for label in embedders}
-        if all(h is not None for h in hits.values()):
+        complete = {label: h for label, h in hits.items() if h is not None}
+        if len(complete) == len(hits):  # every embedder's vector is cached
             for label in embedders:
-                out[label].append(hits[label])
-            found.append(not np.isnan(hits[next(iter(embedders))]).any())
+                out[label].append(complete[label])
+            found.append(not np.isnan(complete[next(iter(embedders))]).any())
         else:
             try:
                 image = load_image(path)
@@ -261,8 +263,8 @@ def evaluate(data: OpenSetData, vectors: np.ndarray, metric: str, enroll: int = 
         margin, threshold = choose_margin(parts["calibration"], target_far)
     else:
         margin, threshold = 0.0, threshold_at_far(parts["calibration"], target_far, 0.0)
-    result = {"metric": metric, "enroll_photos": enroll, "template": template, "target_far": target_far,
-              "threshold": round(threshold, 5), "margin": round(margin, 5)}
+    result: dict[str, Any] = {"metric": metric, "enroll_photos": enroll, "template": template,
+                              "target_far": target_far, "threshold": round(threshold, 5), "margin": round(margin, 5)}
     for part, scores in parts.items():
         result[part] = summary(scores, threshold, margin)
         if part != "all":  # "all": the whole set's rank-1 and DIR at FAR (more strangers: finer FAR steps)

@@ -21,6 +21,13 @@ class PhotoVerdict:
     face: DetectedFace | None = None
     sharpness: float | None = None
 
+    @property
+    def accepted_face(self) -> DetectedFace:
+        """The face of an accepted verdict (always set when ``accepted``)."""
+        if self.face is None:
+            raise ValueError(f"{self.name}: verdict has no face ({self.reason})")
+        return self.face
+
     def as_dict(self) -> dict:
         return {"photo": self.name, "accepted": self.accepted, "reason": self.reason,
                 "sharpness": None if self.sharpness is None else round(self.sharpness, 1),
@@ -77,7 +84,7 @@ def judge_yaw(verdict: PhotoVerdict, image: np.ndarray, max_yaw_degrees: float, 
     pulls strangers' profiles towards this worker."""
     from core.alignment import landmarks5, points, yaw_degrees
 
-    yaw = yaw_degrees(points(landmarks5(image, [verdict.face], weights_dir)[0]))
+    yaw = yaw_degrees(points(landmarks5(image, [verdict.accepted_face], weights_dir)[0]))
     if abs(yaw) > max_yaw_degrees:
         return PhotoVerdict(verdict.name, False, f"face is turned sideways (yaw about {abs(yaw):.0f} degrees, at most "
                             f"{max_yaw_degrees:.0f} accepted); use a photo facing the camera", verdict.sha256,

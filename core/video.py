@@ -113,7 +113,7 @@ def analyze_video(
                 if writer is None:
                     out_path.parent.mkdir(parents=True, exist_ok=True)
                     height, width = frame.shape[:2]
-                    writer = cv2.VideoWriter(str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+                    writer = cv2.VideoWriter(str(out_path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
                 writer.write(annotate(frame, latest, names))
             index += 1
             if progress:
@@ -160,7 +160,7 @@ def _vp8_with_opencv(path: Path) -> Path | None:
                 break
             if writer is None:
                 h, w = frame.shape[:2]
-                writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"VP80"), fps, (w, h))
+                writer = cv2.VideoWriter(str(target), cv2.VideoWriter.fourcc(*"VP80"), fps, (w, h))
                 if not writer.isOpened():
                     return None
             writer.write(frame)

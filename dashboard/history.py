@@ -54,6 +54,8 @@ def display_names(settings: Settings) -> dict[str, str]:
 
 def browser_tz() -> str:
     tz = getattr(st.context, "timezone", None)
+    if not isinstance(tz, str):  # no browser time zone reported
+        return "UTC"
     try:
         from zoneinfo import ZoneInfo
 
@@ -79,7 +81,8 @@ def pickers(settings: Settings, stats: dict, workers: list[str], names: dict[str
         smoothing = c4.selectbox("Smoothing", list(SMOOTHING), index=2, key="hist_smoothing",
                                  help="trailing window of the valence line", disabled=not settings.emotion_active)
     if isinstance(picked, (tuple, list)):
-        start, end = picked[0], picked[-1]  # a range being picked has only its first day yet
+        # a range being picked has only its first day yet; a cleared one has none: the default range
+        start, end = (picked[0], picked[-1]) if picked else (default_start, last)
     else:
         start = end = picked
     chosen = tuple(workers) if scope == TEAM else (scope,)

@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
 from core.config import ENV_PREFIX, Settings, get_settings
@@ -54,7 +54,7 @@ def _as_env_value(value) -> str:
     return str(value)
 
 
-def secrets_to_env(secrets: Mapping, environ: dict | None = None) -> dict[str, str]:
+def secrets_to_env(secrets: Mapping, environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
     """Compute (and apply to ``environ``) the variables the secrets define. Returns what was set.
 
     Variables already present in ``environ`` are left alone (the environment wins).

@@ -24,6 +24,8 @@ if [ ! -f "$stamp" ]; then
   "$VENV/bin/python" -m pip install -q --no-deps -r requirements-extras.txt 2>&1 | grep -v "^WARNING: Location" || true
   if [ $dev = 1 ]; then
     "$VENV/bin/python" -m pip install -q -r requirements-dev.txt 2>&1 | grep -v "^WARNING: Location" || true
+    "$VENV/bin/python" -c "import pytest, mypy" && [ -x "$VENV/bin/ruff" ] \
+      || { echo "setup: test tools incomplete (see pip output above)" >&2; exit 1; }
   fi
   "$VENV/bin/python" -c "import streamlit_webrtc, aiortc, tensorflow, deepface, streamlit, pandas, pyarrow, fer" \
     || { echo "setup: installation incomplete (see pip output above)" >&2; exit 1; }

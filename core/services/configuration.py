@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core.audit import append_audit, audit_record
 from core.config import save_overrides
@@ -44,7 +45,7 @@ def save_privacy(settings, actor: Actor, choice: PrivacyChoice) -> Path:
     problems = privacy_problems(choice.emotion_enabled, choice.emotion_purpose, choice.emotion_purpose_text)
     if problems:
         raise ConfigError("Not saved: " + "; ".join(problems) + ".")
-    changes = {
+    changes: dict[str, Any] = {
         "retention_days": int(choice.retention_days),
         "emotion_enabled": bool(choice.emotion_enabled),
         "emotion_purpose": choice.emotion_purpose if choice.emotion_purpose in PURPOSES else None,

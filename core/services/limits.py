@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import IO, BinaryIO, Literal
 
 from core.errors import ImageError
 from core.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES
@@ -52,7 +52,7 @@ def read_limited(stream: BinaryIO, name: str, settings) -> bytes:
     return data
 
 
-def copy_limited(stream: BinaryIO, target: BinaryIO, name: str, settings, chunk: int = 1 << 20) -> int:
+def copy_limited(stream: BinaryIO, target: IO[bytes], name: str, settings, chunk: int = 1 << 20) -> int:
     """Copy an upload to ``target`` in chunks, refusing it as soon as it passes the limit; returns bytes copied."""
     limit = upload_limit_bytes(settings)
     copied = 0

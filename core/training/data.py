@@ -151,7 +151,7 @@ def augment(x: np.ndarray, rng: np.random.Generator, config: AugmentConfig = Aug
 
     x = np.asarray(x)
     out = np.empty_like(x)
-    n, h, w = x.shape
+    n, h, w = map(int, x.shape)
     center = ((w - 1) / 2.0, (h - 1) / 2.0)
     angles = rng.uniform(-config.rotation, config.rotation, n)
     scales = rng.uniform(1 - config.zoom, 1 + config.zoom, n)
@@ -164,14 +164,14 @@ def augment(x: np.ndarray, rng: np.random.Generator, config: AugmentConfig = Aug
         out[i] = cv2.warpAffine(np.ascontiguousarray(img), m, (w, h), flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_REPLICATE)
     if config.erase_p > 0:
-        for i in np.flatnonzero(rng.random(n) < config.erase_p):
+        for j in np.flatnonzero(rng.random(n) < config.erase_p):
             area = rng.uniform(*config.erase_area) * h * w
             aspect = math.exp(rng.uniform(math.log(0.3), math.log(3.3)))
             eh = int(min(h, max(1, round(math.sqrt(area * aspect)))))
             ew = int(min(w, max(1, round(math.sqrt(area / aspect)))))
             top = int(rng.integers(0, h - eh + 1))
             left = int(rng.integers(0, w - ew + 1))
-            out[i, top:top + eh, left:left + ew] = rng.integers(0, 256, (eh, ew), dtype=np.uint8)
+            out[j, top:top + eh, left:left + ew] = rng.integers(0, 256, (eh, ew), dtype=np.uint8)
     return out
 
 
@@ -220,7 +220,7 @@ def make_sequence(split: Split, batch_size: int, *, training: bool, seed: int = 
             x = split.x[rows]
             if training:
                 x = augment(x, np.random.default_rng([seed, self.epoch, idx, 1]), self.config)
-            batch = (to_float(x), one_hot(split.y[rows]))
+            batch: tuple[np.ndarray, ...] = (to_float(x), one_hot(split.y[rows]))
             if weights is not None:
                 batch = batch + (weights[split.y[rows]].astype(np.float32),)
             return batch

@@ -61,7 +61,7 @@ class TFLiteRunner:
         self.interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=threads)
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
-        self._batch = None
+        self._batch: int | None = None
 
     def __call__(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         out = []

@@ -38,6 +38,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -151,7 +152,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    np.savez_compressed(buf, allow_pickle=False, **arrays)  # numeric arrays only, as np.load reads them
     return buf.getvalue()
 
 
@@ -414,10 +415,14 @@ def train(recipe: Recipe | None = None, *, checkpoint_dir: Path | str | None = D
                   metrics=["accuracy"])
     optimizer.build(model.trainable_variables)
 
-    state = {"recipe": recipe.as_dict(), "epoch": 0, "history": [], "best": -1.0, "best_epoch": None,
-             "training_seconds": 0.0, "rng": {"seed": recipe.seed, "scheme": "numpy default_rng([seed, epoch, batch])"},
-             "class_weights": None if weights is None else [float(w) for w in weights], "device": device}
+    state: dict[str, Any] = {
+        "recipe": recipe.as_dict(), "epoch": 0, "history": [], "best": -1.0, "best_epoch": None,
+        "training_seconds": 0.0, "rng": {"seed": recipe.seed, "scheme": "numpy default_rng([seed, epoch, batch])"},
+        "class_weights": None if weights is None else [float(w) for w in weights], "device": device,
+    }
     if resume:
+        if directory is None:  # refused above already; this narrows the type
+            raise TrainingError("--resume needs a checkpoint directory")
         state = load_checkpoint(directory, model, optimizer)
         state["device"] = device
         state["recipe"] = recipe.as_dict()
