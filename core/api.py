@@ -31,9 +31,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import FaceDashError
+from core.http_guard import RedactQueryFilter, RequestGuard, public_message
 from core.services import analysis
 from core.services.actor import Actor
-from core.services.limits import copy_limited, read_limited
+from core.services.limits import copy_limited, read_limited, upload_limit_bytes
 from core.services.records import ErrorAnswer, ImageAnswer, VideoAnswer, WorkerRecord
 
 if TYPE_CHECKING:
@@ -43,14 +44,25 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: A client must deliver each part of its request body within this many seconds (slow clients hold a thread).
+RECEIVE_TIMEOUT_S = 30.0
 #: The audit log's actor for API calls until API keys carry their holder's name (a later issue).
 API_ACTOR = Actor("api-client", "api")
 
 
 def _keys_match(given: str | None, expected: str) -> bool:
-    # compared as UTF-8 bytes: hmac.compare_digest raises on non-ASCII str
-    return given is not None and hmac.compare_digest(given.encode("utf-8", "surrogateescape"),
-                                                     expected.encode("utf-8", "surrogateescape"))
+    """Constant-time comparison of header bytes (hmac.compare_digest raises on non-ASCII str).
+
+    HTTP headers arrive decoded as Latin-1, so encoding back gives the bytes the client sent; the configured key is
+    UTF-8. A non-ASCII key therefore matches when the client sends it as UTF-8, and never crashes the comparison.
+    """
+    if given is None:
+        return False
+    try:
+        sent = given.encode("latin-1")
+    except UnicodeEncodeError:
+        sent = given.encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(sent, expected.encode("utf-8", "surrogateescape"))
 
 
 def create_app(settings: "Settings | None" = None, engine=None) -> "FastAPI":
@@ -64,8 +76,13 @@ def create_app(settings: "Settings | None" = None, engine=None) -> "FastAPI":
     settings = settings or get_settings()
     state: dict = {"engine": engine, "store": None}
     lock = threading.Lock()
-    errors: dict[int | str, dict[str, Any]] = {400: {"model": ErrorAnswer}, 401: {"model": ErrorAnswer},
-                                               413: {"model": ErrorAnswer}, 422: {"model": ErrorAnswer}}
+    errors: dict[int | str, dict[str, Any]] = {
+        status: {"model": ErrorAnswer, "description": text} for status, text in (
+            (400, "Bad request (e.g. a credential in the URL)"), (401, "Missing or wrong X-API-Key header"),
+            (403, "Not allowed (e.g. emotion analysis disabled)"), (404, "Unknown worker"),
+            (408, "The request body arrived too slowly"), (413, "Upload over the size limit"),
+            (422, "Invalid request or input (not an image, no face, corrupt video, limits)"),
+            (500, "Server-side failure (details in the server log)"), (503, "Model weights missing"))}
 
     def get_engine():
         with lock:
@@ -85,19 +102,30 @@ def create_app(settings: "Settings | None" = None, engine=None) -> "FastAPI":
 
     app = FastAPI(title="Face & emotion engine", version="1", description=__doc__)
 
+    app.add_middleware(RequestGuard, max_body_bytes=upload_limit_bytes(settings), limit_mb=settings.max_upload_mb,
+                       receive_timeout_s=RECEIVE_TIMEOUT_S)
+
     @app.exception_handler(FaceDashError)
     async def _known_error(request: Request, exc: FaceDashError):
-        return JSONResponse({"error": str(exc), "kind": type(exc).__name__}, status_code=exc.http_status)
+        return JSONResponse({"error": public_message(str(exc)), "kind": type(exc).__name__},
+                            status_code=exc.http_status)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("unexpected error in %s %s", request.method, request.url.path)
+        return JSONResponse({"error": "internal error; the server logged the details", "kind": "InternalError"},
+                            status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError):
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())[:1000]
         return JSONResponse({"error": f"invalid request: {problems}", "kind": "RequestValidationError"},
                             status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
-        return JSONResponse({"error": str(exc.detail), "kind": "HTTPException"}, status_code=exc.status_code,
+        kind = {401: "Unauthorized", 404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPException")
+        return JSONResponse({"error": str(exc.detail), "kind": kind}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
     def require_key(x_api_key: str | None = Header(default=None)):
@@ -182,4 +210,5 @@ def serve(host: str = "127.0.0.1", port: int = 8000, settings=None) -> None:
 
     app = create_app(settings)
     log.info("serving the HTTP API on http://%s:%d (docs at /docs)", host, port)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    logging.getLogger("uvicorn.access").addFilter(RedactQueryFilter())
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_keep_alive=5)

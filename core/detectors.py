@@ -30,6 +30,10 @@ DETECTORS: Registry[Detector] = Registry("detector")
 _deepface_lock = threading.Lock()
 
 
+#: Images larger than this are searched downscaled to it (a 36-megapixel photo took 49 s at full size).
+DETECT_MAX_PIXELS = 4_000_000
+
+
 class DeepFaceDetector:
     """A DeepFace detector backend, called through ``DeepFace.extract_faces`` (aligned crops, BGR, 0-255)."""
 
@@ -37,8 +41,10 @@ class DeepFaceDetector:
     # level weight, not in [0, 1], so the min-confidence gate is only applied where the backend has one.
     CALIBRATED = {"mtcnn", "retinaface", "yunet", "centerface", "ssd", "mediapipe"}
 
-    def __init__(self, backend: str, min_confidence: float = 0.9, min_face_size: int = 40, expand_percentage: int = 0):
+    def __init__(self, backend: str, min_confidence: float = 0.9, min_face_size: int = 40, expand_percentage: int = 0,
+                 max_pixels: int = DETECT_MAX_PIXELS):
         self.name = backend
+        self.max_pixels = max_pixels
         self.min_confidence = min_confidence
         self.min_face_size = min_face_size
         self.expand_percentage = expand_percentage
@@ -54,6 +60,15 @@ class DeepFaceDetector:
         from deepface import DeepFace
 
         image_bgr = np.ascontiguousarray(image_bgr)
+        full_height, full_width = image_bgr.shape[:2]
+        # detection time grows with the pixel count: a huge image is searched at a bounded size, and the boxes and
+        # landmarks are scaled back to the caller's pixels (crops stay from the searched image: emotion uses 48 px)
+        scale = min(1.0, (self.max_pixels / float(full_height * full_width)) ** 0.5)
+        if scale < 1.0:
+            import cv2
+
+            image_bgr = cv2.resize(image_bgr, (max(1, int(full_width * scale)), max(1, int(full_height * scale))),
+                                   interpolation=cv2.INTER_AREA)
         height, width = image_bgr.shape[:2]
         with _deepface_lock:
             raw = DeepFace.extract_faces(
@@ -75,7 +90,7 @@ class DeepFaceDetector:
                 continue
             if self.name in self.CALIBRATED and confidence < self.min_confidence:
                 continue
-            if min(w, h) < self.min_face_size:
+            if min(w, h) < self.min_face_size * scale:
                 continue
             crop = np.clip(item["face"], 0, 255).astype(np.uint8)
             if crop.size == 0:
@@ -85,6 +100,9 @@ class DeepFaceDetector:
                 for key in ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
                 if area.get(key) is not None
             }
+            if scale < 1.0:
+                x, y, w, h = (int(round(v / scale)) for v in (x, y, w, h))
+                landmarks = {k: (int(round(px / scale)), int(round(py / scale))) for k, (px, py) in landmarks.items()}
             faces.append(
                 DetectedFace(box=Box(x, y, w, h), confidence=confidence, crop=crop, landmarks=landmarks, detector=self.name)
             )

@@ -45,6 +45,24 @@ def open_video(path: Path):
     return capture, first
 
 
+#: Video frames larger than this are downscaled right after decoding (analysis, annotation and the output video
+#: then work at most at about 1080p: an 8K frame took 24 s).
+VIDEO_MAX_FRAME_PIXELS = 1920 * 1080
+#: An analysis that runs longer than this stops with a clear error (CPU time per request is bounded).
+VIDEO_MAX_ANALYSIS_SECONDS = 900.0
+
+
+def fit_frame(frame: np.ndarray, max_pixels: int = VIDEO_MAX_FRAME_PIXELS) -> np.ndarray:
+    """``frame`` downscaled (aspect kept) so that it has at most ``max_pixels`` pixels."""
+    height, width = frame.shape[:2]
+    if height * width <= max_pixels:
+        return frame
+    import cv2
+
+    scale = (max_pixels / float(height * width)) ** 0.5
+    return cv2.resize(frame, (max(1, int(width * scale)), max(1, int(height * scale))), interpolation=cv2.INTER_AREA)
+
+
 def sane_fps(reported: float) -> float:
     """The container's frame rate, or 25 when it is broken (the GRID clips report 1875 frames/s)."""
     return reported if 0 < reported <= 240 else 25.0
@@ -75,12 +93,17 @@ def analyze_video(
     start_time: dt.datetime | None = None,
     max_seconds: float | None = None,
     progress=None,
+    max_analysis_seconds: float = VIDEO_MAX_ANALYSIS_SECONDS,
 ) -> VideoResult:
     """Analyse every ``every_n``-th frame; annotate every frame with the latest result (like the live page).
 
     Identities are voted, and emotions averaged, over each face's recent analysed frames (:mod:`core.tracking`), as
-    on the live page.
+    on the live page. Limits hold whatever the container claims: the duration is measured while decoding (a stream
+    without a frame count stops at ``max_seconds``), frames are downscaled to :data:`VIDEO_MAX_FRAME_PIXELS`, and the
+    analysis stops after ``max_analysis_seconds`` of wall time. Each limit raises ImageError; nothing is returned.
     """
+    import time
+
     import cv2
 
     from core.tracking import FaceTracker
@@ -88,6 +111,8 @@ def analyze_video(
     capture, first = open_video(path)
     fps = sane_fps(capture.get(cv2.CAP_PROP_FPS) or 0.0)
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    if not 0 < total < 100_000_000:  # raw streams report nothing, or garbage (a negative count from raw H.264)
+        total = 0
     if max_seconds is not None and total and total / fps > max_seconds:
         capture.release()
         raise ImageError(f"{path}: video is {total / fps:.0f} s long, over the {max_seconds:.0f} s limit; trim it first")
@@ -99,9 +124,16 @@ def analyze_video(
     observations: list[Observation] = []
     latest: list[Observation] = []
     index = analysed = 0
+    started = time.monotonic()
     try:
-        frame = first
+        frame: np.ndarray | None = fit_frame(first)
         while frame is not None:
+            if max_seconds is not None and index / fps > max_seconds:
+                raise ImageError(f"{path}: video is longer than the {max_seconds:.0f} s limit (measured while "
+                                 "decoding); trim it first")
+            if time.monotonic() - started > max_analysis_seconds:
+                raise ImageError(f"{path}: analysis stopped after {max_analysis_seconds:.0f} s at frame {index}; "
+                                 "analyse fewer frames (a higher every-n) or a shorter clip")
             if index % every_n == 0:
                 when = start_time + dt.timedelta(seconds=index / fps)
                 latest = tracker.update(engine.analyze(frame, source=source, when=when), index / fps)
@@ -119,8 +151,7 @@ def analyze_video(
             if progress:
                 progress(index, total)
             ok, frame = capture.read()
-            if not ok:
-                frame = None
+            frame = fit_frame(frame) if ok and frame is not None else None
     finally:
         capture.release()
         if writer is not None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from core.cli.common import EXIT_PARTIAL, actor_from, emit, face_line, load_engine, progress, warn
 from core.errors import ConfigError, FaceDashError, ImageError, NoFaceError
-from core.services import analysis, workers
+from core.services import analysis, configuration, workers
 from core.services.limits import read_file_limited
 
 ANNOTATED_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -66,7 +66,7 @@ def _each_image(args, settings, paths, run):
 def _entry(path, found) -> dict:
     if isinstance(found, Exception):
         return {"image": str(path), "faces": [], "error": str(found)}
-    return {"image": str(path), "faces": found.records()}
+    return {"image": str(path), "emotion_enabled": found.emotion_enabled, "faces": found.records()}
 
 
 def cmd_identify(args, settings) -> int:
@@ -103,7 +103,7 @@ def cmd_analyze(args, settings) -> int:
     if video and not 1 <= args.every <= 300:
         raise ConfigError(f"--every must be a whole number from 1 to 300, got {args.every}")
     engine = load_engine(args, settings)
-    if not engine.emotion_enabled:
+    if not engine.emotion_enabled and not args.quiet:
         sys.stderr.write("note: emotion analysis is disabled; pass --emotion-purpose medical|safety to enable it "
                          "for that declared purpose\n")
     if video:
@@ -224,9 +224,9 @@ def cmd_calibrate(args, settings) -> int:
             result = calibrate(Path(args.labelled), engine, target_far=args.target_far, progress=bar)
     finally:
         bar.close()
+    saved = ""
     if not args.dry_run:
-        engine.gallery.save_calibration(result["model"], result["metric"], result)
-    saved = "" if args.dry_run else f"; saved to {engine.gallery.calibration_path}"
+        saved = f"; saved to {configuration.save_calibration(engine, actor_from(args), result)}"
     emit(args, result, "\n".join(_open_set_lines(result) if open_set else _closed_set_lines(result)) + saved)
     return 0
 

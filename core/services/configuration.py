@@ -6,6 +6,7 @@ description of it; every change is validated against Settings before it is saved
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,11 +60,22 @@ def save_privacy(settings, actor: Actor, choice: PrivacyChoice) -> Path:
 
 def save_recognition(settings, actor: Actor, threshold: float | None) -> Path:
     """Save (or with ``threshold=None`` remove) the identity-threshold override."""
-    import math
-
     if threshold is not None and not (math.isfinite(threshold) and threshold > 0):
         raise ConfigError("Not saved: the identity threshold must be a number greater than 0")
     record = audit_record("settings_recognition", actor, None, identity_threshold=threshold)
     path = save_overrides({"identity_threshold": threshold})
     append_audit(settings, record)
     return path
+
+
+def save_calibration(engine, actor: Actor, result: dict) -> Path:
+    """Save a calibration run's threshold (and margin) for the engine's model and metric; audited."""
+    threshold = result.get("threshold")
+    if not isinstance(threshold, (int, float)) or not math.isfinite(threshold) or threshold <= 0:
+        raise ConfigError(f"the calibration chose no usable threshold ({threshold!r}); nothing was saved")
+    record = audit_record("calibration_saved", actor, None, model=str(result["model"]), metric=str(result["metric"]),
+                          threshold=float(threshold), margin=result.get("margin"),
+                          target_far=result.get("target_far"))
+    engine.gallery.save_calibration(result["model"], result["metric"], result)
+    append_audit(engine.settings, record)
+    return engine.gallery.calibration_path

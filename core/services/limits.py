@@ -48,6 +48,8 @@ def read_limited(stream: BinaryIO, name: str, settings) -> bytes:
     """Read a whole upload from ``stream``, refusing it as soon as it passes the limit (never more is read)."""
     limit = upload_limit_bytes(settings)
     data = stream.read(limit + 1)
+    if len(data) > limit:  # only limit + 1 bytes were read: the real size is unknown, and not worth reading
+        raise UploadTooLargeError(f"{name}: file is over the {settings.max_upload_mb} MB upload limit")
     check_upload_size(name, len(data), settings)
     return data
 

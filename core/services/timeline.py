@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.audit import audit
+from core.audit import MAX_AUDIT_STRING, audit
 from core.errors import UnknownWorkerError
 from core.services.actor import Actor
 
@@ -41,8 +41,12 @@ def apply_retention(settings, actor: Actor, days: int | None = None, now: Any = 
     days = settings.retention_days if days is None else days
     if isinstance(days, bool) or not isinstance(days, int) or days < 1:
         raise TimelineArgumentError(f"retention must be a whole number of days, at least 1 (got {days!r})")
-    with TimelineStore.from_settings(settings) as store:
-        deleted = enforce_retention(store, days, now=now)
+    try:
+        with TimelineStore.from_settings(settings) as store:
+            deleted = enforce_retention(store, days, now=now)
+    except Exception as exc:
+        audit(settings, "retention", actor, outcome="failed", retention_days=days, error=str(exc)[:MAX_AUDIT_STRING])
+        raise
     audit(settings, "retention", actor, retention_days=days, rows_deleted=deleted)
     log.info("retention %d days: %d row(s) deleted", days, deleted)
     return deleted

@@ -1,0 +1,127 @@
+"""Limits that hold whatever a client sends, in front of the HTTP API (plain ASGI, no FastAPI needed).
+
+- **Body size while streaming**: a ``Content-Length`` over the limit is refused before one byte is read; a body
+  without one (chunked) is counted as it arrives and refused (413) as soon as it passes the limit, so a 2 GB body
+  costs no more than the limit in disk or time.
+- **Slow clients**: every read of the body must arrive within ``receive_timeout_s`` (408 otherwise).
+- **Keys only in the header**: a request that carries an API key in its query string is refused (400) and the
+  access log never shows query strings (:class:`RedactQueryFilter`).
+- **No server paths** in what a client reads (:func:`public_message`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Query parameters that look like credentials: refused, so a key never lands in a URL, a log or a proxy's cache.
+KEY_PARAMETERS = frozenset({"api_key", "apikey", "key", "x-api-key", "x_api_key", "token", "access_token"})
+#: Multipart framing around an upload (boundaries, part headers): allowed on top of the file-size limit.
+MULTIPART_OVERHEAD = 64 * 1024
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:])(?:/[^\s/'\"():,;]+)+/([^\s/'\"():,;]+)")
+
+
+def public_message(message: str) -> str:
+    """``message`` with absolute paths cut to their last part (``/srv/data/gallery/x.npz`` -> ``x.npz``)."""
+    return _ABSOLUTE_PATH.sub(r"\1", message)
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.kind = status, kind
+
+
+class RequestGuard:
+    """ASGI middleware: body-size limit while streaming, a per-read timeout, no credentials in query strings."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, receive_timeout_s: float = 30.0, limit_mb: int = 0) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes + MULTIPART_OVERHEAD
+        self.receive_timeout_s = receive_timeout_s
+        self.limit_mb = limit_mb
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            self._check_head(scope)
+        except _Refused as refused:
+            await _answer(send, refused)
+            return
+        state: dict[str, Any] = {"received": 0, "refused": None, "started": False}
+
+        async def guarded_receive() -> Message:
+            try:
+                message = await asyncio.wait_for(receive(), self.receive_timeout_s)
+            except TimeoutError:
+                state["refused"] = _Refused(408, "RequestTimeout", f"the request body did not arrive within "
+                                                                   f"{self.receive_timeout_s:.0f} s; send it faster")
+                return {"type": "http.disconnect"}
+            if message["type"] == "http.request":
+                state["received"] += len(message.get("body", b""))
+                if state["received"] > self.max_body_bytes:
+                    state["refused"] = self._too_large()
+                    return {"type": "http.disconnect"}  # the app stops reading; the guard answers
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if state["refused"] is not None:
+                return  # the app's answer to a cut-off body is replaced by the guard's
+            state["started"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, guarded_receive, guarded_send)
+        except Exception:
+            if state["refused"] is None:
+                raise
+        if state["refused"] is not None and not state["started"]:
+            await _answer(send, state["refused"])
+
+    def _too_large(self) -> _Refused:
+        return _Refused(413, "UploadTooLargeError", f"upload: file is over the {self.limit_mb} MB upload limit")
+
+    def _check_head(self, scope: Scope) -> None:
+        query = scope.get("query_string", b"").decode("latin-1").lower()
+        names = {part.split("=", 1)[0] for part in query.split("&") if part}
+        if names & KEY_PARAMETERS:
+            raise _Refused(400, "CredentialInURL", "send the API key in the X-API-Key header, never in the URL "
+                                                   "(URLs are logged and cached); this request was not processed")
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    raise _Refused(400, "BadRequest", "the Content-Length header is not a number") from None
+                if length > self.max_body_bytes:
+                    raise self._too_large()
+
+
+async def _answer(send: Send, refused: _Refused) -> None:
+    body = json.dumps({"error": str(refused), "kind": refused.kind}).encode()
+    await send({"type": "http.response.start", "status": refused.status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RedactQueryFilter(logging.Filter):
+    """Drops query strings from uvicorn's access-log lines (they could carry credentials or names)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
