@@ -72,7 +72,7 @@ class RequestGuard:
             if message["type"] == "http.request":
                 state["received"] += len(message.get("body", b""))
                 if state["received"] > self.max_body_bytes:
-                    state["refused"] = self._too_large()
+                    state["refused"] = self._too_large(read=True)
                     return {"type": "http.disconnect"}  # the app stops reading; the guard answers
             return message
 
@@ -90,8 +90,9 @@ class RequestGuard:
         if state["refused"] is not None and not state["started"]:
             await _answer(send, state["refused"])
 
-    def _too_large(self) -> _Refused:
-        return _Refused(413, "UploadTooLargeError", f"upload: file is over the {self.limit_mb} MB upload limit")
+    def _too_large(self, read: bool = False) -> _Refused:
+        return _Refused(413, "UploadTooLargeError", f"the request is over the {self.limit_mb} MB upload limit; "
+                        + ("reading stopped there" if read else "nothing was read"))
 
     def _check_head(self, scope: Scope) -> None:
         query = scope.get("query_string", b"").decode("latin-1").lower()

@@ -5,7 +5,9 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -147,7 +149,7 @@ def test_bad_video_uploads_are_clear_4xx(api, tmp_path):
     (tmp_path / "big.mp4").write_bytes(b"\x00" * 1_500_000)
     response = post(base, "/v1/analyze-video", tmp_path / "big.mp4", field="video")
     assert response.status_code == 413 and response.json()["kind"] == "UploadTooLargeError"
-    assert response.json()["error"] == "big.mp4: file is over the 1 MB upload limit"
+    assert response.json()["error"] == "the request is over the 1 MB upload limit; nothing was read"
     assert post(base, "/v1/analyze-video", tmp_path / "clip.mp4", field="video", every_n=0).status_code == 422
     assert snapshot(data / "gallery") == before
     assert set(Path(tempfile.gettempdir()).glob("facedash-api-*")) == temporary  # uploads' temporary copies removed
@@ -168,3 +170,108 @@ def test_health_answers_while_a_video_is_analysed(api, shared_data):
     worker.join(300)
     assert health.ok and done["response"].status_code == 200
     assert still_running, "the video finished before /health was asked: the test lost its point"
+
+
+# ------------------------------------------------------------------------------------------------ hostile input
+def _temporary_uploads() -> set:
+    return set(Path(tempfile.gettempdir()).glob("facedash-api-*"))
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(api):
+    """Was: uploads were spooled to disk in full before the size check (a 2 GB body: 17 s and 2 GB of disk)."""
+    base, data = api
+    before = snapshot(data / "gallery"), _temporary_uploads()
+    started = time.perf_counter()
+    response = requests.post(f"{base}/v1/analyze", headers={"X-API-Key": KEY},
+                             files={"image": ("big.jpg", b"\xff" * 30_000_000)}, timeout=120)
+    assert response.status_code == 413 and response.json()["kind"] == "UploadTooLargeError", response.text
+    assert "over the 1 MB upload limit" in response.json()["error"]
+    assert time.perf_counter() - started < 30
+    assert (snapshot(data / "gallery"), _temporary_uploads()) == before
+
+
+def test_a_chunked_body_is_cut_off_as_soon_as_it_passes_the_limit(api):
+    base, data = api
+    sent = []
+
+    def body():
+        yield (b'--xyz\r\nContent-Disposition: form-data; name="image"; filename="big.jpg"\r\n'
+               b"Content-Type: image/jpeg\r\n\r\n")
+        for _ in range(200):  # 200 x 100 kB = 20 MB offered, no Content-Length
+            sent.append(1)
+            yield b"\x00" * 100_000
+
+    try:
+        response = requests.post(f"{base}/v1/analyze", headers={"X-API-Key": KEY, "Content-Type":
+                                 "multipart/form-data; boundary=xyz"}, data=body(), timeout=120)
+    except requests.ConnectionError:  # the server may close before the client stops sending: also a refusal
+        assert len(sent) < 100
+        return
+    assert response.status_code == 413 and response.json()["kind"] == "UploadTooLargeError", response.text
+    assert len(sent) < 100  # the server stopped reading long before the end
+
+
+def test_keys_only_in_the_header(api):
+    """Was: an API key sent as a query parameter landed in the access log."""
+    base, data = api
+    secret = "query-key-should-not-be-logged"
+    response = requests.get(f"{base}/v1/workers", params={"api_key": secret}, timeout=30)
+    assert response.status_code == 400 and response.json()["kind"] == "CredentialInURL"
+    requests.get(f"{base}/v1/workers", params={"filter": secret}, headers={"X-API-Key": KEY}, timeout=30)
+    time.sleep(0.5)
+    assert secret not in (data / "server.log").read_text(errors="replace")
+
+
+@pytest.mark.parametrize("key", ["clé-non-ascii", "clé".encode(), b"\xff\xfe", "a" * 5000])
+def test_odd_keys_are_refused_not_crashed(api, key):
+    """Was: a non-ASCII key from a client gave a 500 (hmac.compare_digest raises on non-ASCII str)."""
+    base, _ = api
+    response = requests.get(f"{base}/v1/workers", headers={"X-API-Key": key}, timeout=30)
+    assert response.status_code in (401, 431), response.text
+    if response.status_code == 401:
+        assert response.json() == {"error": "missing or wrong X-API-Key header", "kind": "Unauthorized"}
+
+
+def test_every_4xx_has_the_error_schema(api):
+    """Was: FastAPI's own validation errors came back as {"detail": ...}."""
+    base, _ = api
+    answers = [
+        requests.post(f"{base}/v1/analyze-video", params={"every_n": 0}, headers={"X-API-Key": KEY}, timeout=30),
+        requests.post(f"{base}/v1/identify", headers={"X-API-Key": KEY}, timeout=30),  # no file
+        requests.get(f"{base}/v1/nothing-here", headers={"X-API-Key": KEY}, timeout=30),
+        requests.delete(f"{base}/v1/workers", headers={"X-API-Key": KEY}, timeout=30),
+        requests.get(f"{base}/v1/workers", timeout=30),
+    ]
+    assert [a.status_code for a in answers] == [422, 422, 404, 405, 401]
+    for answer in answers:
+        body = answer.json()
+        assert set(body) == {"error", "kind"} and body["error"] and body["kind"], body
+        assert "/tmp/" not in body["error"] and str(REPO) not in body["error"]
+
+
+def test_the_guard_times_out_a_slow_client():
+    """A client that stops sending its body holds no worker for ever (ASGI level: the real middleware)."""
+    import asyncio
+
+    from core.http_guard import RequestGuard
+
+    async def app(scope, receive, send):
+        while (await receive()).get("more_body", False):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def slow_receive():
+        await asyncio.sleep(5)
+        return {"type": "http.request", "body": b"x", "more_body": False}
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "query_string": b"", "headers": [(b"content-length", b"1")]}
+    started = time.perf_counter()
+    asyncio.run(RequestGuard(app, max_body_bytes=10, receive_timeout_s=0.2)(scope, slow_receive, send))
+    assert time.perf_counter() - started < 3
+    assert sent[0]["status"] == 408 and b"did not arrive within" in sent[1]["body"]
