@@ -127,7 +127,7 @@ def read_audit_log(settings) -> list[dict]:
     if not path.exists():
         return []
     out = []
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8", errors="replace") as fh:  # one damaged byte must not hide the whole log
         for number, line in enumerate(fh, 1):
             if not line.strip():
                 continue

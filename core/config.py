@@ -10,18 +10,27 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, JsonConfigSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDict, SettingsError
 
 from core.errors import ConfigError
 from core.fileio import atomic_write
 
 ENV_PREFIX = "FACEDASH_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: The command that inspects the stored files and repairs what it can (core/services/health.py).
+REPAIR_COMMAND = "python -m core check --repair"
+#: A saved settings file larger than this is refused unread (it holds a few dozen short values).
+MAX_OVERRIDES_BYTES = 1 << 20
+_IGNORE_OVERRIDES_FILE: ContextVar[bool] = ContextVar("facedash_ignore_overrides_file", default=False)
 
 #: Purposes for which EU AI Act Art. 5(1)(f) allows emotion inference at a workplace.
 EmotionPurpose = Literal["medical", "safety"]
@@ -36,8 +45,10 @@ class Settings(BaseSettings):
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
         # precedence: explicit arguments > environment > .env > <data_dir>/settings.json (saved by the dashboard's
         # settings page) > defaults
+        if _IGNORE_OVERRIDES_FILE.get():
+            return init_settings, env_settings, dotenv_settings, file_secret_settings
         return (init_settings, env_settings, dotenv_settings,
-                JsonConfigSettingsSource(settings_cls, json_file=overrides_file()), file_secret_settings)
+                InitSettingsSource(settings_cls, read_overrides()), file_secret_settings)
 
     # --- where data lives -------------------------------------------------------------------------
     data_dir: Path = Field(PROJECT_ROOT / "data", description="Root folder for gallery, store, audit log.")
@@ -194,10 +205,83 @@ def overrides_file() -> Path:
     return Path(os.environ.get(f"{ENV_PREFIX}DATA_DIR", str(PROJECT_ROOT / "data"))) / "settings.json"
 
 
+class SettingsFileError(ConfigError):
+    """The saved settings file is corrupt or holds values Settings refuses; ``check --repair`` sets it aside."""
+
+    def __init__(self, path: Path, problem: str):
+        self.path, self.problem = path, problem
+        super().__init__(f"{file_label(path)} is corrupt ({problem}): run `{REPAIR_COMMAND}` to set it aside "
+                         "(the defaults then apply), or correct it")
+
+
+def file_label(path: Path) -> str:
+    """``path`` relative to the data folder where it lies inside it (as messages name stored files), else in full."""
+    try:
+        return Path(path).relative_to(overrides_file().parent).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def read_overrides(path: Path | None = None) -> dict[str, Any]:
+    """The saved settings as a dict ({} when there is no file, or an empty one); SettingsFileError when the file
+    cannot be read, is not JSON, or is not a JSON object."""
+    path = path or overrides_file()
+    try:
+        if path.stat().st_size > MAX_OVERRIDES_BYTES:
+            raise SettingsFileError(path, f"larger than {MAX_OVERRIDES_BYTES // (1 << 20)} MiB")
+        text = path.read_bytes().decode("utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    except UnicodeDecodeError:
+        raise SettingsFileError(path, "not UTF-8 text") from None
+    except OSError as exc:
+        raise SettingsFileError(path, f"unreadable: {exc.strerror or exc}") from None
+    if not text.strip():
+        return {}  # as pydantic-settings' JSON source did: an empty file means no saved settings
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsFileError(path, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise SettingsFileError(path, "not valid JSON: nested too deeply") from None
+    if not isinstance(value, dict):
+        raise SettingsFileError(path, f"not a JSON object of settings but {_json_type(value)}")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    names = {list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+@contextmanager
+def ignoring_overrides_file() -> Iterator[None]:
+    """Build settings without the saved settings file inside this block (``check`` runs so when it is corrupt)."""
+    token = _IGNORE_OVERRIDES_FILE.set(True)
+    try:
+        yield
+    finally:
+        _IGNORE_OVERRIDES_FILE.reset(token)
+
+
+def overrides_file_problem() -> SettingsFileError | None:
+    """What is wrong with the saved settings file, or None (also when there is none)."""
+    try:
+        load_settings()
+    except SettingsFileError as exc:
+        return exc
+    except ConfigError:  # the environment is wrong as well: judge the file by itself
+        try:
+            read_overrides()
+        except SettingsFileError as exc:
+            return exc
+    return None
+
+
 def save_overrides(changes: dict, path: Path | None = None) -> Path:
     """Validate ``changes`` against Settings, then merge them into the overrides file atomically."""
     path = path or overrides_file()
-    current = json.loads(path.read_text()) if path.exists() else {}
+    current = read_overrides(path)  # a corrupt file is a SettingsFileError: nothing is written then
     merged = {**current, **changes}
     load_settings(**merged)  # raises ConfigError naming the bad field; nothing is written then
     atomic_write(path, json.dumps(merged, indent=2, default=str))
@@ -205,15 +289,52 @@ def save_overrides(changes: dict, path: Path | None = None) -> Path:
     return path
 
 
+_SOURCE_FIELD = re.compile(r'field "(?P<field>\w+)" from source "(?P<source>\w+)"')
+
+
+def _parse_error(exc: SettingsError) -> ConfigError:
+    """pydantic-settings could not decode a variable (a JSON-valued one such as FACEDASH_ICE_SERVERS)."""
+    cause = exc.__cause__
+    reason = (f"not valid JSON ({cause}); this setting takes a JSON value" if isinstance(cause, ValueError)
+              else f"cannot be read ({cause or exc})")
+    found = _SOURCE_FIELD.search(str(exc))
+    if found is None:
+        return ConfigError(f"bad configuration: {reason}")
+    where = " (in .env)" if found["source"].startswith("DotEnv") else ""
+    return ConfigError(f"bad configuration: {ENV_PREFIX}{found['field'].upper()}{where}: {reason}")
+
+
+def _problems(exc: ValidationError) -> str:
+    """Each error as the variable that sets the field (FACEDASH_RETENTION_DAYS: ...)."""
+    return "; ".join(f"{ENV_PREFIX}{'_'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: {err['msg']}"
+                     for err in exc.errors())
+
+
 def load_settings(**overrides) -> Settings:
-    """Build settings from the environment plus explicit overrides; a bad value is one clear ConfigError."""
+    """Build settings from the environment plus explicit overrides; a bad value is one clear ConfigError.
+
+    A bad saved settings file is a :class:`SettingsFileError` naming it (and the repair command); a bad
+    environment variable names the variable."""
     try:
         return Settings(**overrides)
+    except SettingsError as exc:
+        raise _parse_error(exc) from None
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{ENV_PREFIX}{'_'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"bad configuration: {problems}") from None
+        error = exc
+    if not _IGNORE_OVERRIDES_FILE.get() and (saved := read_overrides()):
+        try:  # the saved file took part: if the settings are valid without it, the file is what is wrong
+            with ignoring_overrides_file():
+                Settings(**overrides)
+        except ValidationError as exc:
+            error = exc  # the environment or the arguments are wrong (name those first)
+        except SettingsError as exc:
+            raise _parse_error(exc) from None
+        else:
+            own = [err for err in error.errors() if err["loc"] and str(err["loc"][0]) in saved]
+            problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+                                 for err in (own or error.errors()))
+            raise SettingsFileError(overrides_file(), f"invalid values: {problems}") from None
+    raise ConfigError(f"bad configuration: {_problems(error)}") from None
 
 
 @lru_cache(maxsize=1)

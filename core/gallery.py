@@ -31,6 +31,7 @@ from filelock import FileLock, Timeout
 from core.embedders import CALIBRATED_DEFAULTS, LIBRARY_THRESHOLDS, Embedder, distance
 from core.errors import ConsentError, EnrollmentError, GalleryError, ImageError, UnknownWorkerError
 from core.fileio import atomic_write
+from core.gallery_files import file_label, load_calibration, load_embeddings, load_index
 from core.images import decode_image, encode_jpeg
 from core.quality import PhotoVerdict, dhash, hamming, judge_faces, judge_yaw, sha256
 from core.types import IdentityMatch
@@ -122,6 +123,10 @@ class Gallery:
     def calibration_path(self) -> Path:
         return self.folder / "calibration.json"
 
+    def label(self, path: Path) -> str:
+        """How messages name one of the gallery's files (``gallery/embeddings/x.npz``)."""
+        return file_label(self.folder, path)
+
     def _lock(self) -> FileLock:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -139,13 +144,14 @@ class Gallery:
             raise GalleryError(f"gallery {self.folder} is locked by another process for over {self.lock_timeout:.0f} s") from None
         return lock
 
+    def lock(self):
+        """The gallery's write lock (a context manager), for maintenance that replaces or removes its files."""
+        return self._locked()
+
     def _read_index(self) -> dict:
         if not self._index_path.exists():
             return {"version": 1, "workers": {}}
-        try:
-            return json.loads(self._index_path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise GalleryError(f"gallery index {self._index_path} is unreadable ({exc})") from None
+        return load_index(self._index_path, self.label(self._index_path), WORKER_ID)  # checked: CorruptFileError
 
     def _write_index(self, index: dict) -> None:
         atomic_write(self._index_path, json.dumps(index, indent=2, sort_keys=True).encode())
@@ -160,15 +166,9 @@ class Gallery:
         cached = self._embeddings_cache.get(model)
         if cached is not None and cached[0] == key:
             return cached[1]
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = (data["worker_ids"].astype(object), data["photos"].astype(object), data["vectors"])
-            for array in arrays:
-                array.flags.writeable = False  # shared between callers through the cache
-            self._embeddings_cache[model] = (key, arrays)
-            return arrays
-        except Exception as exc:
-            raise GalleryError(f"embeddings file {path} is unreadable ({exc}); re-embed with `python -m core reembed`") from None
+        arrays = load_embeddings(path, self.label(path), model)  # checked, read-only: shared through the cache
+        self._embeddings_cache[model] = (key, arrays)
+        return arrays
 
     def _write_embeddings(self, model: str, worker_ids, photos, vectors) -> None:
         import io
@@ -366,7 +366,11 @@ class Gallery:
             log.info("re-embedding %d kept photo(s) with %s", len(todo), embedder.key)
         new_ids, new_shas, new_vectors = [], [], []
         for n, (wid, photo) in enumerate(todo):
-            image = decode_image((self.folder / photo["file"]).read_bytes(), photo["file"])
+            try:
+                image = decode_image((self.folder / photo["file"]).read_bytes(), photo["file"])
+            except (OSError, ImageError) as exc:  # `python -m core check` lists missing and unreadable photos
+                log.warning("kept photo %s is missing or unreadable (%s); skipped", photo["file"], exc)
+                continue
             faces = detector.detect(image)
             if not faces:
                 log.warning("kept photo %s: no face found by %s; skipped", photo["file"], getattr(detector, "name", "?"))
@@ -391,14 +395,11 @@ class Gallery:
     # ---------------------------------------------------------------- identification
     def _site_calibration(self, model: str, metric: str, template: str) -> dict | None:
         """This gallery's calibration for the key and metric, unless it was made for another template."""
-        if not self.calibration_path.exists():
-            return None
-        try:
-            entry = json.loads(self.calibration_path.read_text())[model][metric]
-            float(entry["threshold"])
-        except (OSError, KeyError, ValueError, TypeError, json.JSONDecodeError):
-            return None
-        return entry if entry.get("template", template) == template else None
+        entry = self.read_calibration().get(model, {}).get(metric)  # a corrupt file is a CorruptFileError
+        return entry if entry is not None and entry.get("template", template) == template else None
+
+    def read_calibration(self) -> dict:
+        return load_calibration(self.calibration_path, self.label(self.calibration_path))
 
     def threshold(self, model: str, metric: str, override: float | None = None,
                   template: str = "mean") -> tuple[float, str]:
@@ -434,7 +435,7 @@ class Gallery:
 
     def save_calibration(self, model: str, metric: str, result: dict) -> None:
         with self._locked():
-            calibration = json.loads(self.calibration_path.read_text()) if self.calibration_path.exists() else {}
+            calibration = self.read_calibration()
             calibration.setdefault(model, {})[metric] = result
             atomic_write(self.calibration_path, json.dumps(calibration, indent=2).encode())
 

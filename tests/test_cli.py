@@ -78,11 +78,13 @@ def test_analyze_image_with_emotion_and_annotated_output(cli_env, capsys, tmp_pa
 
 
 def test_analyze_without_purpose_reports_no_emotion(cli_env, capsys):
-    code, out, err = run(capsys, "analyze", "--json", "-q", photos("jerry_seinfeld", "val")[0])
+    code, out, err = run(capsys, "analyze", "--json", photos("jerry_seinfeld", "val")[0])
     assert code == 0
-    face = json.loads(out)["faces"][0]
-    assert face["emotion"] is None and face["valence"] is None
+    answer = json.loads(out)
+    face = answer["faces"][0]
+    assert face["emotion"] is None and face["valence"] is None and answer["emotion_enabled"] is False
     assert "emotion analysis is disabled" in err
+    assert "emotion analysis is disabled" not in run(capsys, "analyze", "-q", photos("jerry_seinfeld", "val")[0])[2]
 
 
 def test_analyze_video_writes_annotated_video_and_rows(cli_env, capsys, tmp_path, shared_data):

@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from core.cli import admin, faces
+from core.cli import admin, check, faces
 from core.cli.common import settings_from
 from core.errors import FaceDashError
 
@@ -124,6 +124,12 @@ def _admin_commands(sub, common) -> None:
     p.set_defaults(func=admin.cmd_serve)
     sub.add_parser("setup-weights", parents=[common],
                    help="provision offline weights; show which are present").set_defaults(func=admin.cmd_setup_weights)
+    p = sub.add_parser("check", parents=[common], help="read back every stored file; --repair fixes what it can",
+                       description="Check the stored files (settings, gallery, embeddings, calibration, audit log, "
+                       "timeline) and report each problem with its repair (see docs/maintenance.md).")
+    p.add_argument("--repair", action="store_true", help="move corrupt settings/calibration aside, rebuild corrupt "
+                   "embeddings from the kept photos (audited; never gallery.json, the audit log or timeline files)")
+    p.set_defaults(func=check.cmd_check, load_settings=check.settings_for_check)  # runs with a corrupt settings.json
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(getattr(args, "verbose", False))
     try:
-        return int(args.func(args, settings_from(args)) or 0)
+        return int(args.func(args, getattr(args, "load_settings", settings_from)(args)) or 0)
     except FaceDashError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return exc.exit_code

@@ -10,5 +10,6 @@ audited, what is refused) and writes one audit format (core/audit.py). Modules:
 - :mod:`core.services.timeline`       retention, export, demo history, stats, compaction
 - :mod:`core.services.configuration`  privacy and recognition settings, saved calibrations
 - :mod:`core.services.limits`         upload size and type, free-text lengths (one check, one message)
+- :mod:`core.services.health`         check the stored files (settings, gallery, embeddings, audit log, parquet); repair
 - :mod:`core.services.records`        the face-record schema shared by the CLI's --json and the HTTP API
 """
