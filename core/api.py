@@ -44,8 +44,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: A client must deliver each part of its request body within this many seconds (slow clients hold a thread).
-RECEIVE_TIMEOUT_S = 30.0
 #: The audit log's actor for API calls until API keys carry their holder's name (a later issue).
 API_ACTOR = Actor("api-client", "api")
 
@@ -103,7 +101,7 @@ def create_app(settings: "Settings | None" = None, engine=None) -> "FastAPI":
     app = FastAPI(title="Face & emotion engine", version="1", description=__doc__)
 
     app.add_middleware(RequestGuard, max_body_bytes=upload_limit_bytes(settings), limit_mb=settings.max_upload_mb,
-                       receive_timeout_s=RECEIVE_TIMEOUT_S)
+                       receive_timeout_s=settings.api_receive_timeout_s)
 
     @app.exception_handler(FaceDashError)
     async def _known_error(request: Request, exc: FaceDashError):

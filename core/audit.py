@@ -115,6 +115,21 @@ def append_audit(settings, record: dict[str, Any]) -> dict[str, Any]:
     return line_record
 
 
+def ensure_writable(settings) -> None:
+    """Raise AuditError now if the audit log cannot be appended to (before an action that cannot be undone)."""
+    path = Path(settings.audit_log_path)
+    try:
+        if path.exists():
+            with open(path, "a", encoding="utf-8"):
+                pass
+        else:  # nothing is created by the check itself: the nearest existing folder must be writable
+            folder = next(p for p in path.parents if p.exists())
+            if not os.access(folder, os.W_OK):
+                raise PermissionError(13, "Permission denied", str(folder))
+    except OSError as exc:
+        raise AuditError(f"cannot write the audit log {path.name}: {exc.strerror or exc}; nothing was changed") from None
+
+
 def audit(settings, action: str, actor: Actor, subject: str | None = None, outcome: str = "done",
           **fields: Any) -> dict[str, Any]:
     """Validate and append one audit line in one step (for actions with nothing to undo)."""

@@ -38,7 +38,8 @@ EmotionPurpose = Literal["medical", "safety"]
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True, validate_default=True
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True, validate_default=True,
+        allow_inf_nan=False,  # every number is finite: an infinite threshold would name every face
     )
 
     @classmethod
@@ -108,7 +109,15 @@ class Settings(BaseSettings):
     # --- input limits -----------------------------------------------------------------------------
     max_image_pixels: int = Field(40_000_000, gt=0, description="Larger images are refused (decompression bombs).")
     max_upload_mb: int = Field(200, gt=0, description="Largest accepted upload (photo or video).")
-    max_video_seconds: float = Field(600, gt=0, description="Longest accepted video.")
+    max_video_seconds: float = Field(600, gt=0, description="Longest accepted video (measured while decoding).")
+    max_analysis_pixels: int = Field(
+        4_000_000, ge=100_000, description="Larger images are searched for faces downscaled to this many pixels "
+        "(boxes are still given in the image's own pixels): bounds the CPU time of one photo.")
+    max_video_frame_pixels: int = Field(
+        1920 * 1080, ge=100_000, description="Video frames larger than this are downscaled right after decoding "
+        "(analysis, annotation and the annotated video).")
+    max_request_seconds: float = Field(
+        900, gt=0, description="A video analysis that runs longer than this stops with a clear error.")
 
     # --- privacy ----------------------------------------------------------------------------------
     emotion_enabled: bool = Field(False, description="Emotion inference is off unless enabled for a stated purpose.")
@@ -122,6 +131,9 @@ class Settings(BaseSettings):
     observation_interval_s: float = Field(5.0, gt=0, description="Live page: at most one stored row per worker per this.")
 
     # --- HTTP API ---------------------------------------------------------------------------------
+    api_receive_timeout_s: float = Field(
+        30, gt=0, le=3600, description="HTTP API: each part of a request body must arrive within this many seconds "
+        "(slow clients are answered 408).")
     api_key: SecretStr | None = Field(
         None, description="If set, every /v1 request needs the header 'X-API-Key: <key>' (set it as a secret)."
     )

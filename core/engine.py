@@ -70,7 +70,8 @@ class FaceEngine:
         self.settings = settings or get_settings()
         s = self.settings
         self.weights_dir = prepare_weights(s)
-        self.detector = create_detector(s.detector, min_confidence=s.detector_min_confidence, min_face_size=s.min_face_size)
+        self.detector = create_detector(s.detector, min_confidence=s.detector_min_confidence, min_face_size=s.min_face_size,
+                                        max_pixels=s.max_analysis_pixels)
         self.recognition = resolve_recognition_model(s.recognition_model, self.weights_dir)
         self.embedder = create_embedder(self.recognition.name, self.weights_dir)
         self.gallery = Gallery(s.gallery_path)
@@ -147,11 +148,13 @@ class FaceEngine:
         )
         return [Observation(when, source, f, i, e) for f, i, e in zip(faces, identities, emotions)]
 
-    def enroll(self, worker_id: str, photos, consent: Consent, name: str | None = None) -> EnrollmentReport:
+    def enroll(self, worker_id: str, photos, consent: Consent, name: str | None = None,
+               on_commit=None) -> EnrollmentReport:
         if not self._reembed_done:
             self.ensure_gallery_embeddings()
         return self.gallery.enroll(
             worker_id, photos, consent, self.detector, self.embedder, name=name,
             min_face_size=self.settings.enroll_min_face_size, min_sharpness=self.settings.enroll_min_sharpness,
             max_pixels=self.settings.max_image_pixels, max_yaw_degrees=self.settings.enroll_max_yaw_degrees,
+            on_commit=on_commit,
         )

@@ -40,3 +40,35 @@ def atomic_write(path: Path | str, data: bytes | str, *, mode: int | None = None
 def atomic_write_json(path: Path | str, value: Any, *, indent: int | None = 2) -> Path:
     """``value`` as JSON (``default=str`` for dates and paths), written atomically."""
     return atomic_write(path, json.dumps(value, indent=indent, default=str))
+
+
+class RestorePoint:
+    """The bytes of some files as they are now, to put back if a multi-file write fails half-way.
+
+    ``with RestorePoint([index, embeddings]) as point: ...; point.track(new_file)``: on an exception every listed
+    file gets its old bytes back (or is removed if it did not exist) and every tracked new file is deleted, then the
+    exception propagates. Meant for small files written under one lock (the gallery's index and embeddings).
+    """
+
+    def __init__(self, paths: list[Path]) -> None:
+        self._saved = {Path(p): (Path(p).read_bytes() if Path(p).exists() else None) for p in paths}
+        self._created: list[Path] = []
+
+    def track(self, path: Path) -> None:
+        """A file about to be written that did not exist before (removed on failure)."""
+        if not Path(path).exists():
+            self._created.append(Path(path))
+
+    def __enter__(self) -> RestorePoint:
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            return
+        for path in self._created:
+            path.unlink(missing_ok=True)
+        for path, data in self._saved.items():
+            if data is None:
+                path.unlink(missing_ok=True)
+            else:
+                atomic_write(path, data)

@@ -21,7 +21,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -30,7 +30,7 @@ from filelock import FileLock, Timeout
 
 from core.embedders import CALIBRATED_DEFAULTS, LIBRARY_THRESHOLDS, Embedder, distance
 from core.errors import ConsentError, EnrollmentError, GalleryError, ImageError, UnknownWorkerError
-from core.fileio import atomic_write
+from core.fileio import RestorePoint, atomic_write
 from core.gallery_files import file_label, load_calibration, load_embeddings, load_index
 from core.images import decode_image, encode_jpeg
 from core.quality import PhotoVerdict, dhash, hamming, judge_faces, judge_yaw, sha256
@@ -225,8 +225,12 @@ class Gallery:
         min_sharpness: float = 15.0,
         max_pixels: int = 40_000_000,
         max_yaw_degrees: float | None = None,
+        on_commit: Callable[[EnrollmentReport], None] | None = None,
     ) -> EnrollmentReport:
         """Judge each photo, keep the accepted ones, embed them; raise EnrollmentError if none is usable.
+
+        ``on_commit(report)`` runs under the gallery's lock after everything is written (the service writes the audit
+        line there); if it raises, the photos, embeddings and index are put back as they were.
 
         ``max_yaw_degrees``: refuse faces turned further than this (yaw from dlib's 5 landmarks; None = no check).
 
@@ -290,7 +294,8 @@ class Gallery:
             raise EnrollmentError(f"no usable photo for worker {worker_id!r} ({reasons})", verdicts)
 
         accepted_vectors = np.vstack(keep_vectors)
-        with self._locked():
+        # all or nothing: photos, embeddings, index and the caller's commit step (its audit line) succeed together
+        with self._locked(), RestorePoint([self._index_path, self._embeddings_path(embedder.key)]) as restore:
             index = self._read_index()  # re-read under the lock: another process may have written meanwhile
             entry = index["workers"].setdefault(
                 worker_id,
@@ -304,6 +309,7 @@ class Gallery:
             for verdict in report.accepted:
                 rel = f"photos/{worker_id}/{verdict.sha256[:20]}.jpg"
                 # keep the decoded photo re-encoded (strips EXIF/GPS metadata from the kept copy)
+                restore.track(self.folder / rel)
                 atomic_write(self.folder / rel, encode_jpeg(images[verdict.sha256], 95))
                 entry["photos"].append({"file": rel, "sha256": verdict.sha256, "added_at": _now(),
                                         "box": verdict.accepted_face.box.as_list(), "dhash": f"{dhash(images[verdict.sha256]):016x}"})
@@ -317,6 +323,8 @@ class Gallery:
                 np.vstack([old, accepted_vectors]),
             )
             self._write_index(index)
+            if on_commit is not None:
+                on_commit(report)
         log.info("enrolled %s: %d photo(s) accepted, %d rejected", worker_id, len(report.accepted), len(report.rejected))
         return report
 

@@ -46,7 +46,7 @@ def open_video(path: Path):
 
 
 #: Video frames larger than this are downscaled right after decoding (analysis, annotation and the output video
-#: then work at most at about 1080p: an 8K frame took 24 s).
+#: then work at most at about 1080p: an 8K frame took 24 s). Settings.max_video_frame_pixels, same default.
 VIDEO_MAX_FRAME_PIXELS = 1920 * 1080
 #: An analysis that runs longer than this stops with a clear error (CPU time per request is bounded).
 VIDEO_MAX_ANALYSIS_SECONDS = 900.0
@@ -94,6 +94,7 @@ def analyze_video(
     max_seconds: float | None = None,
     progress=None,
     max_analysis_seconds: float = VIDEO_MAX_ANALYSIS_SECONDS,
+    max_frame_pixels: int = VIDEO_MAX_FRAME_PIXELS,
 ) -> VideoResult:
     """Analyse every ``every_n``-th frame; annotate every frame with the latest result (like the live page).
 
@@ -126,7 +127,7 @@ def analyze_video(
     index = analysed = 0
     started = time.monotonic()
     try:
-        frame: np.ndarray | None = fit_frame(first)
+        frame: np.ndarray | None = fit_frame(first, max_frame_pixels)
         while frame is not None:
             if max_seconds is not None and index / fps > max_seconds:
                 raise ImageError(f"{path}: video is longer than the {max_seconds:.0f} s limit (measured while "
@@ -151,7 +152,7 @@ def analyze_video(
             if progress:
                 progress(index, total)
             ok, frame = capture.read()
-            frame = fit_frame(frame) if ok and frame is not None else None
+            frame = fit_frame(frame, max_frame_pixels) if ok and frame is not None else None
     finally:
         capture.release()
         if writer is not None:

@@ -167,3 +167,49 @@ def test_public_messages_carry_no_server_paths():
     assert public_message(message) == "unknown worker 'x': not enrolled in gallery; see x.conf"
     assert public_message("clip.mp4: not a readable video") == "clip.mp4: not a readable video"
     assert public_message("2024-01-01/02 at 12:00") == "2024-01-01/02 at 12:00"
+
+
+def _break_audit_log(site: Path) -> None:
+    (site / "audit.log").mkdir(parents=True)  # appending to it fails like a full or read-only disk would
+
+
+@pytest.mark.parametrize("worker", ["w-new", "madonna"])  # a new worker, and more photos for an enrolled one
+def test_enroll_without_its_audit_line_leaves_nothing_behind(site, capsys, worker):
+    """Was: enroll and its audit line were not one unit (photos and embeddings written, no audit line)."""
+    _break_audit_log(site)
+    before = snapshot(site / "gallery")
+    code, _, err = run(capsys, "enroll", "--worker", worker, "--consent", "access logging", "-q",
+                       *photos("madonna", "val")[:2])
+    assert code == 4 and "cannot write the audit log" in one_error_line(err)
+    assert snapshot(site / "gallery") == before
+
+
+def test_enroll_rolls_back_when_the_audit_fails_after_the_gallery_was_written(site, engine_settings_factory,
+                                                                          monkeypatch):
+    """The commit step itself fails (the log became unwritable between the check and the write)."""
+    import core.services.workers as workers_service
+    from core.audit import AuditError
+    from core.engine import FaceEngine
+    from core.services.actor import Actor
+
+    settings = engine_settings_factory(site)
+    before = snapshot(site / "gallery")
+
+    def failing_append(settings, record):
+        raise AuditError("cannot write the audit log audit.log: No space left on device")
+
+    monkeypatch.setattr(workers_service, "append_audit", failing_append)
+    with pytest.raises(AuditError):
+        workers_service.enroll(FaceEngine(settings), Actor("hr", "cli"), "w-new", [
+            (p.name, p.read_bytes()) for p in photos("madonna", "val")[:2]], "access logging", "W New")
+    assert snapshot(site / "gallery") == before  # photos, embeddings and index put back
+
+
+def test_rename_and_erase_refuse_when_they_cannot_be_audited(site, capsys):
+    _break_audit_log(site)
+    before = snapshot(site / "gallery")
+    for argv in (["workers", "rename", "--worker", "madonna", "--new-name", "M"], ["workers", "erase", "--worker",
+                                                                                     "madonna"]):
+        code, _, err = run(capsys, *argv)
+        assert code == 4 and "nothing was changed" in one_error_line(err)
+    assert snapshot(site / "gallery") == before

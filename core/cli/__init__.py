@@ -27,6 +27,13 @@ def _login_name() -> str:
         return "unknown"
 
 
+def _port(value: str) -> int:
+    port = int(value) if value.isdigit() else -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (1-65535)")
+    return port
+
+
 def _common_options() -> argparse.ArgumentParser:
     # SUPPRESS: an option given before the sub-command must not be reset by the sub-parser's own default
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
@@ -120,7 +127,7 @@ def _admin_commands(sub, common) -> None:
     sub.add_parser("info", parents=[common], help="backends in use and why").set_defaults(func=admin.cmd_info)
     p = sub.add_parser("serve", parents=[common], help="HTTP API for programs (see core/api.py)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=_port, default=8000)
     p.set_defaults(func=admin.cmd_serve)
     sub.add_parser("setup-weights", parents=[common],
                    help="provision offline weights; show which are present").set_defaults(func=admin.cmd_setup_weights)

@@ -76,7 +76,9 @@ def analyze_video_file(engine, name: str, path: Path, source: str, every_n: int 
         raise ImageError(f"every n-th frame: n must be a whole number from 1 to 300 (got {every_n!r})")
     try:
         result = analyze_video(engine, path, out, every_n=every_n, source=source, start_time=utcnow(),
-                               max_seconds=engine.settings.max_video_seconds, progress=progress)
+                               max_seconds=engine.settings.max_video_seconds, progress=progress,
+                               max_analysis_seconds=engine.settings.max_request_seconds,
+                               max_frame_pixels=engine.settings.max_video_frame_pixels)
     except ImageError as exc:  # core names the (temporary) path; the user knows the file by its name
         raise ImageError(str(exc).replace(str(path), name)) from None
     return VideoAnalysis(name, result, engine.emotion_enabled)

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.audit import MAX_AUDIT_STRING, append_audit, audit, audit_record
+from core.audit import MAX_AUDIT_STRING, append_audit, audit, audit_record, ensure_writable
 from core.errors import EnrollmentError, FaceDashError, UnknownWorkerError
 from core.gallery import Consent, Gallery, WorkerInfo, validate_worker_id
 from core.quality import PhotoVerdict
@@ -91,15 +91,22 @@ def enroll(engine, actor: Actor, worker_id: str, photos: list[tuple[str, bytes]]
         raise EnrollmentError(f"no usable photo for worker {worker_id!r} ({reasons})", over_limit)
     # validated now: an audit line that would be refused must refuse the enrollment before anything is written
     audit_record("enroll", actor, worker_id, consent_given_by=given_by, consent_text=text)
+    ensure_writable(settings)
+    written: dict = {}
+
+    def commit(report) -> None:  # under the gallery's lock: if the audit line fails, the gallery is put back
+        accepted = len(report.accepted)
+        written["line"] = append_audit(settings, audit_record(
+            "enroll", actor, worker_id, photos_accepted=accepted, photos_rejected=len(over_limit) + len(report.rejected),
+            consent_given_by=given_by, consent_text=text, recognition_model=engine.embedder.key))
+
     try:
-        report = engine.enroll(worker_id, usable, consent, name=display)
+        report = engine.enroll(worker_id, usable, consent, name=display, on_commit=commit)
     except EnrollmentError as exc:
         raise EnrollmentError(str(exc), over_limit + list(exc.verdicts)) from None
     verdicts = over_limit + list(report.verdicts)
     accepted = len(report.accepted)
-    line = append_audit(settings, audit_record(
-        "enroll", actor, worker_id, photos_accepted=accepted, photos_rejected=len(verdicts) - accepted,
-        consent_given_by=given_by, consent_text=text, recognition_model=engine.embedder.key))
+    line = written["line"]
     log.info("enrolled %s: %d photo(s) accepted, %d rejected", worker_id, accepted, len(verdicts) - accepted)
     return EnrollResult(worker_id, verdicts, engine.embedder.key, line)
 
@@ -109,8 +116,15 @@ def rename(settings, actor: Actor, worker_id: str, new_name: str) -> str:
     worker_id = clean_worker_id(worker_id)
     name = check_text("the new display name", new_name, MAX_NAME)
     record = audit_record("rename", actor, worker_id)
-    Gallery(settings.gallery_path).rename(worker_id, name)
-    append_audit(settings, record)
+    ensure_writable(settings)
+    gallery = Gallery(settings.gallery_path)
+    previous = gallery.worker(worker_id).name
+    gallery.rename(worker_id, name)
+    try:
+        append_audit(settings, record)
+    except Exception:
+        gallery.rename(worker_id, previous)  # no change without its audit line
+        raise
     return name
 
 
@@ -134,6 +148,7 @@ def erase(settings, actor: Actor, worker_id: str) -> EraseResult:
 
     if not isinstance(worker_id, str) or not worker_id:
         raise UnknownWorkerError("erasure needs a worker id")
+    ensure_writable(settings)  # an erasure cannot be undone: make sure it can be audited first
     gallery = Gallery(Path(settings.gallery_path))
     store = TimelineStore.from_settings(settings)
     try:
