@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     emotion_enabled: bool = Field(False, description="Emotion inference is off unless enabled for a stated purpose.")
     emotion_purpose: EmotionPurpose | None = Field(None, description="Declared purpose: 'medical' or 'safety'.")
     emotion_purpose_text: str = Field("", description="The purpose in words, shown on every page that analyses faces.")
-    retention_days: int = Field(365, ge=1, description="Timeline rows older than this are deleted.")
+    retention_days: int = Field(365, ge=1, le=36_500, description="Timeline rows older than this are deleted.")
     emotion_smoothing_frames: int = Field(
         5, ge=1, le=50, description="Video and live camera: a face's emotion is the mean of its last this many "
         "analysed frames (1 = each frame alone)."

@@ -31,6 +31,8 @@ def read_bytes(path: str | Path, max_bytes: int | None = None) -> bytes:
         raise ImageError(f"{p}: file not found")
     if p.is_dir():
         raise ImageError(f"{p}: is a folder, not an image file")
+    if not p.is_file():
+        raise ImageError(f"{p}: is not a regular file (a device, pipe or socket)")
     size = p.stat().st_size
     if size == 0:
         raise ImageError(f"{p}: file is empty (0 bytes)")

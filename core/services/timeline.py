@@ -18,6 +18,7 @@ from core.errors import UnknownWorkerError
 from core.services.actor import Actor
 
 log = logging.getLogger(__name__)
+MAX_RETENTION_DAYS = 36_500  # a century: longer cutoffs overflow the timestamps, and mean "keep for ever" anyway
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,9 @@ def apply_retention(settings, actor: Actor, days: int | None = None, now: Any = 
     from core.timeline import TimelineArgumentError, TimelineStore, enforce_retention
 
     days = settings.retention_days if days is None else days
-    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
-        raise TimelineArgumentError(f"retention must be a whole number of days, at least 1 (got {days!r})")
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_RETENTION_DAYS:
+        raise TimelineArgumentError(f"retention must be a whole number of days from 1 to {MAX_RETENTION_DAYS} "
+                                    f"(got {days!r})")
     try:
         with TimelineStore.from_settings(settings) as store:
             deleted = enforce_retention(store, days, now=now)
