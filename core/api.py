@@ -34,7 +34,7 @@ from core.errors import FaceDashError
 from core.http_guard import RedactQueryFilter, RequestGuard, public_message
 from core.services import analysis
 from core.services.actor import Actor
-from core.services.limits import copy_limited, read_limited, upload_limit_bytes
+from core.services.limits import copy_limited, read_limited, safe_name, upload_limit_bytes
 from core.services.records import ErrorAnswer, ImageAnswer, VideoAnswer, WorkerRecord
 
 if TYPE_CHECKING:
@@ -100,8 +100,14 @@ def create_app(settings: "Settings | None" = None, engine=None) -> "FastAPI":
 
     app = FastAPI(title="Face & emotion engine", version="1", description=__doc__)
 
+    def authorized(scope) -> bool:
+        if not scope.get("path", "").startswith("/v1/") or settings.api_key is None:
+            return True
+        sent = next((value for name, value in scope.get("headers", []) if name == b"x-api-key"), None)
+        return sent is not None and _keys_match(sent.decode("latin-1"), settings.api_key.get_secret_value())
+
     app.add_middleware(RequestGuard, max_body_bytes=upload_limit_bytes(settings), limit_mb=settings.max_upload_mb,
-                       receive_timeout_s=settings.api_receive_timeout_s)
+                       receive_timeout_s=settings.api_receive_timeout_s, authorize=authorized)
 
     @app.exception_handler(FaceDashError)
     async def _known_error(request: Request, exc: FaceDashError):
@@ -132,7 +138,7 @@ def create_app(settings: "Settings | None" = None, engine=None) -> "FastAPI":
             raise HTTPException(status_code=401, detail="missing or wrong X-API-Key header")
 
     def read_image(image: UploadFile):
-        name = image.filename or "upload"
+        name = safe_name(image.filename)
         return name, analysis.decode_upload(settings, name, read_limited(image.file, name, settings))
 
     def save_video(video: UploadFile) -> Path:
@@ -140,7 +146,7 @@ def create_app(settings: "Settings | None" = None, engine=None) -> "FastAPI":
         suffix = Path(video.filename or "").suffix.lower()[:8] or ".mp4"
         with tempfile.NamedTemporaryFile(prefix="facedash-api-", suffix=suffix, delete=False) as tmp:
             try:
-                copy_limited(video.file, tmp, video.filename or "upload", settings)
+                copy_limited(video.file, tmp, safe_name(video.filename), settings)
             except BaseException:
                 tmp.close()
                 Path(tmp.name).unlink(missing_ok=True)
@@ -189,7 +195,7 @@ def create_app(settings: "Settings | None" = None, engine=None) -> "FastAPI":
               responses=errors)
     def analyze_video(video: UploadFile = File(...), every_n: int = Query(5, ge=1, le=300),
                       store: bool = Query(False)):
-        name = video.filename or "upload"
+        name = safe_name(video.filename)
         path = save_video(video)
         try:
             found = analysis.analyze_video_file(get_engine(), name, path, "api", every_n=every_n)

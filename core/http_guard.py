@@ -4,6 +4,7 @@
   without one (chunked) is counted as it arrives and refused (413) as soon as it passes the limit, so a 2 GB body
   costs no more than the limit in disk or time.
 - **Slow clients**: every read of the body must arrive within ``receive_timeout_s`` (408 otherwise).
+- **Keys first**: with ``authorize``, a request without the right key is refused (401) before its body is read.
 - **Keys only in the header**: a request that carries an API key in its query string is refused (400) and the
   access log never shows query strings (:class:`RedactQueryFilter`).
 - **No server paths** in what a client reads (:func:`public_message`).
@@ -45,8 +46,10 @@ class _Refused(Exception):
 class RequestGuard:
     """ASGI middleware: body-size limit while streaming, a per-read timeout, no credentials in query strings."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, receive_timeout_s: float = 30.0, limit_mb: int = 0) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, receive_timeout_s: float = 30.0, limit_mb: int = 0,
+                 authorize: Callable[[Scope], bool] | None = None) -> None:
         self.app = app
+        self.authorize = authorize
         self.max_body_bytes = max_body_bytes + MULTIPART_OVERHEAD
         self.receive_timeout_s = receive_timeout_s
         self.limit_mb = limit_mb
@@ -108,6 +111,9 @@ class RequestGuard:
                     raise _Refused(400, "BadRequest", "the Content-Length header is not a number") from None
                 if length > self.max_body_bytes:
                     raise self._too_large()
+        # who may send a body is decided before any of it is read (a bad body must not hide a missing key)
+        if self.authorize is not None and not self.authorize(scope):
+            raise _Refused(401, "Unauthorized", "missing or wrong X-API-Key header")
 
 
 async def _answer(send: Send, refused: _Refused) -> None:

@@ -275,3 +275,21 @@ def test_the_guard_times_out_a_slow_client():
     asyncio.run(RequestGuard(app, max_body_bytes=10, receive_timeout_s=0.2)(scope, slow_receive, send))
     assert time.perf_counter() - started < 3
     assert sent[0]["status"] == 408 and b"did not arrive within" in sent[1]["body"]
+
+
+def test_the_key_is_checked_before_the_body_is_read(api):
+    """Found by the fuzzer: a malformed body without a key answered 400 (body parsing ran before the key check)."""
+    base, _ = api
+    for headers in ({}, {"X-API-Key": KEY + "x"}):
+        response = requests.post(f"{base}/v1/identify", data=b"not multipart", timeout=30,
+                                 headers={**headers, "Content-Type": "multipart/form-data; boundary=x"})
+        assert response.status_code == 401 and response.json()["kind"] == "Unauthorized", response.text
+
+
+def test_client_file_names_are_cleaned_before_they_are_echoed(api, tmp_path):
+    """Found by the fuzzer: a name with a NUL byte came back verbatim in the error message."""
+    base, _ = api
+    response = requests.post(f"{base}/v1/identify", headers={"X-API-Key": KEY}, timeout=30,
+                             files={"image": ("../a\x00b\u202e.jpg", b"not an image")})
+    assert response.status_code == 422
+    assert response.json()["error"].startswith("a?b?.jpg: not an image"), response.json()

@@ -216,3 +216,30 @@ def test_rename_and_erase_refuse_when_they_cannot_be_audited(site, capsys):
         code, _, err = run(capsys, *argv)
         assert code == 4 and "nothing was changed" in one_error_line(err)
     assert snapshot(site / "gallery") == before
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["workers", "rename", "--worker", "madonna", "--new-name", "M\x04"], "control or text-direction characters"),
+    (["workers", "rename", "--worker", "madonna", "--new-name", "evil\u202egpj.exe"], "control or text-direction"),
+    (["workers", "rename", "--worker", "madonna", "--new-name", "n" * 101], "at most 100 are accepted"),
+    (["--actor", "line\r\nbreak", "workers", "rename", "--worker", "madonna", "--new-name", "M"], "printable"),
+    (["--actor", "\ufeffbom", "workers", "erase", "--worker", "madonna"], "printable"),
+])
+def test_names_are_plain_text(site, capsys, argv, message):
+    """Found by the CLI fuzzer: display names and actors with control characters were stored and audited."""
+    before = snapshot(site)
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and message in one_error_line(err)
+    assert snapshot(site) == before
+
+
+def test_options_before_the_command_are_kept(site, capsys):
+    """Found by the CLI fuzzer: `--actor hr workers rename ...` was audited as the login name (each sub-command
+    reset the shared option to its default)."""
+    from core.audit import read_audit_log
+    from core.config import get_settings
+
+    code, out, _ = run(capsys, "--actor", "hr-lead", "--json", "workers", "rename", "--worker", "madonna",
+                       "--new-name", "Madonna C.")
+    assert code == 0 and out.lstrip().startswith("{")  # --json before the command holds too
+    assert read_audit_log(get_settings())[-1]["actor"] == "hr-lead"

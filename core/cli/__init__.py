@@ -139,11 +139,25 @@ def _admin_commands(sub, common) -> None:
     p.set_defaults(func=check.cmd_check, load_settings=check.settings_for_check)  # runs with a corrupt settings.json
 
 
+class _Parser(argparse.ArgumentParser):
+    """Fills the common options' defaults after parsing. (``set_defaults`` on the top parser would change the
+    *shared* option objects' defaults, so every sub-command reset an option given before it: ``--actor hr
+    workers erase ...`` was audited as the login name.)"""
+
+    def parse_known_args(self, args=None, namespace=None):
+        parsed, rest = super().parse_known_args(args, namespace)
+        for key, value in {"json": False, "quiet": False, "verbose": False}.items():
+            if not hasattr(parsed, key):
+                setattr(parsed, key, value)
+        if not hasattr(parsed, "actor"):
+            parsed.actor = _login_name()
+        return parsed, rest
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _common_options()
-    parser = argparse.ArgumentParser(prog="python -m core", description="Face & emotion engine", parents=[common])
-    parser.set_defaults(json=False, quiet=False, verbose=False, actor=_login_name())
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="python -m core", description="Face & emotion engine", parents=[common])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=argparse.ArgumentParser)
     _face_commands(sub, common)
     _admin_commands(sub, common)
     return parser

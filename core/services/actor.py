@@ -7,17 +7,17 @@ sign-in exists). Services never guess an actor.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 
 from core.errors import FaceDashError
+from core.services.limits import CONTROL_CHARACTERS
 
 #: The front-ends (and the system itself, for scheduled work such as retention at start-up).
 Channel = Literal["cli", "api", "dashboard", "system"]
 CHANNELS: tuple[str, ...] = ("cli", "api", "dashboard", "system")
 MAX_ACTOR_LENGTH = 100
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = CONTROL_CHARACTERS
 
 
 class ActorError(FaceDashError):

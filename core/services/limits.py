@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import IO, BinaryIO, Literal
 
@@ -16,6 +17,19 @@ MAX_NAME = 100
 
 class UploadTooLargeError(ImageError):
     http_status = 413
+
+
+#: Control characters and the invisible ones that reorder or hide text (bidi overrides, zero-width, BOM).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_CONTROL = CONTROL_CHARACTERS
+
+
+def safe_name(name: str | None, default: str = "upload") -> str:
+    """A client's file name fit to echo in a message or a log: last path part, no control or direction-changing
+    characters, at most 120 characters."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = _CONTROL.sub("?", base).strip()[:120]
+    return cleaned or default
 
 
 def upload_limit_bytes(settings) -> int:
@@ -76,8 +90,10 @@ def read_file_limited(path: Path, settings) -> bytes:
     return data
 
 
-def check_text(field: str, value: str | None, limit: int = MAX_TEXT, required: bool = True) -> str:
-    """A stripped free-text value, or a ValueError-like FaceDashError naming the field and its limit."""
+def check_text(field: str, value: str | None, limit: int = MAX_TEXT, required: bool = True,
+               multiline: bool = False) -> str:
+    """A stripped free-text value, or a FaceDashError naming the field and what is wrong (empty, too long, control
+    characters; ``multiline`` texts may hold line breaks and tabs)."""
     from core.errors import FaceDashError
 
     text = (value or "").strip()
@@ -85,4 +101,7 @@ def check_text(field: str, value: str | None, limit: int = MAX_TEXT, required: b
         raise FaceDashError(f"{field} is required")
     if len(text) > limit:
         raise FaceDashError(f"{field} is {len(text)} characters long; at most {limit} are accepted")
+    allowed = "\n\t" if multiline else ""
+    if any(c not in allowed and _CONTROL.match(c) for c in text):
+        raise FaceDashError(f"{field} holds control or text-direction characters; use plain text")
     return text

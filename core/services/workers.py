@@ -74,7 +74,8 @@ def enroll(engine, actor: Actor, worker_id: str, photos: list[tuple[str, bytes]]
     """
     settings = engine.settings
     worker_id = clean_worker_id(worker_id)
-    text = check_text("the consent text (what the worker agreed to, and for what purpose)", consent_text, MAX_TEXT)
+    text = check_text("the consent text (what the worker agreed to, and for what purpose)", consent_text, MAX_TEXT,
+                      multiline=True)
     given_by = check_text("who gave consent", consent_given_by, MAX_NAME)
     display = check_text("the display name", name, MAX_NAME, required=False) or None
     consent = Consent(text=text, given_by=given_by, recorded_by=actor.name)
