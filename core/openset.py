@@ -258,6 +258,12 @@ def evaluate(data: OpenSetData, vectors: np.ndarray, metric: str, enroll: int = 
     parts = {}
     for part in ("calibration", "heldout", "all"):
         g, ids, p, truth, s = split_vectors(data, vectors, enroll, part)
+        if len(set(ids.tolist())) < 2 or not len(p) or not len(s):
+            raise FaceDashError(
+                f"the {part} part of this set has {len(set(ids.tolist()))} people with an enrollment photo, "
+                f"{len(p)} photos to identify and {len(s)} strangers (people and strangers are split in two by a hash "
+                f"of their name, {enroll} photo(s) each enrolled): each part needs at least 2 people, 1 more photo "
+                "of someone and 1 stranger; use a larger set (lfw-dev has 452 people) or a smaller --enroll")
         parts[part] = score(g, ids, p, truth, s, metric, template)
     if use_margin:
         margin, threshold = choose_margin(parts["calibration"], target_far)

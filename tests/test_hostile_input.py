@@ -243,3 +243,19 @@ def test_options_before_the_command_are_kept(site, capsys):
                        "--new-name", "Madonna C.")
     assert code == 0 and out.lstrip().startswith("{")  # --json before the command holds too
     assert read_audit_log(get_settings())[-1]["actor"] == "hr-lead"
+
+
+def test_open_set_calibration_on_too_small_a_set_says_why(site, capsys, tmp_path):
+    """Found by the CLI fuzzer: three people split by name left one part empty (an IndexError traceback)."""
+    layout = tmp_path / "tiny"
+    for person in ("ben_afflek", "elton_john", "jerry_seinfeld"):
+        (layout / "people" / person).mkdir(parents=True)
+        for p in photos(person, "train")[:3]:
+            shutil.copy(p, layout / "people" / person / p.name)
+    (layout / "strangers").mkdir()
+    for p in photos("mindy_kaling", "val")[:2]:
+        shutil.copy(p, layout / "strangers" / p.name)
+    before = snapshot(site)
+    code, _, err = run(capsys, "calibrate", "-q", "--target-far", "0.5", layout)
+    assert code == 2 and "each part needs at least 2 people" in one_error_line(err)
+    assert snapshot(site) == before
