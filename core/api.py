@@ -25,6 +25,7 @@ Faces are the same records as the CLI's ``--json`` output (core/services/records
 # FastAPI names are imported inside create_app (lazy import keeps `import core` light)
 import hmac
 import logging
+import re
 import tempfile
 import threading
 from pathlib import Path
@@ -143,7 +144,8 @@ def create_app(settings: "Settings | None" = None, engine=None) -> "FastAPI":
 
     def save_video(video: UploadFile) -> Path:
         """The upload copied to a temporary file (OpenCV reads paths), refused past the size limit."""
-        suffix = Path(video.filename or "").suffix.lower()[:8] or ".mp4"
+        suffix = Path(safe_name(video.filename)).suffix.lower()
+        suffix = suffix if re.fullmatch(r"\.[a-z0-9]{1,7}", suffix) else ".mp4"  # the temp name: plain characters
         with tempfile.NamedTemporaryFile(prefix="facedash-api-", suffix=suffix, delete=False) as tmp:
             try:
                 copy_limited(video.file, tmp, safe_name(video.filename), settings)

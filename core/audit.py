@@ -106,7 +106,9 @@ def append_audit(settings, record: dict[str, Any]) -> dict[str, Any]:
     path = Path(settings.audit_log_path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with filelock.FileLock(str(path) + ".lock", timeout=30), open(path, "a", encoding="utf-8") as fh:
+        # backslashreplace: a lone surrogate (undecodable bytes in an argument) is written as a JSON \\u escape
+        with filelock.FileLock(str(path) + ".lock", timeout=30), \
+                open(path, "a", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(line)
             fh.flush()
             os.fsync(fh.fileno())

@@ -93,13 +93,20 @@ def _now() -> str:
 RESERVED_PREFIX = "demo-"
 
 
+class WorkerIdError(GalleryError):
+    """A worker id that is not allowed (bad input: exit 2, HTTP 400), not a gallery storage problem."""
+
+    exit_code = 2
+    http_status = 400
+
+
 def validate_worker_id(worker_id: str) -> str:
     if not isinstance(worker_id, str) or not WORKER_ID.fullmatch(worker_id):
-        raise GalleryError(
+        raise WorkerIdError(
             f"invalid worker id {worker_id!r}: use 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit"
         )
     if worker_id.lower().startswith(RESERVED_PREFIX):
-        raise GalleryError(f"invalid worker id {worker_id!r}: ids starting with {RESERVED_PREFIX!r} are reserved for demo data")
+        raise WorkerIdError(f"invalid worker id {worker_id!r}: ids starting with {RESERVED_PREFIX!r} are reserved for demo data")
     return worker_id
 
 

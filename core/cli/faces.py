@@ -100,7 +100,7 @@ def cmd_analyze(args, settings) -> int:
 
     video = is_video_path(args.input)
     out = _check_out(args, video)  # before any model loads: a wrong name is refused at once
-    if video and not 1 <= args.every <= 300:
+    if video and (isinstance(args.every, bool) or not isinstance(args.every, int) or not 1 <= args.every <= 300):
         raise ConfigError(f"--every must be a whole number from 1 to 300, got {args.every}")
     engine = load_engine(args, settings)
     if not engine.emotion_enabled and not args.quiet:

@@ -20,7 +20,8 @@ class UploadTooLargeError(ImageError):
 
 
 #: Control characters and the invisible ones that reorder or hide text (bidi overrides, zero-width, BOM).
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+#: Lone surrogates are bytes that were not valid UTF-8 in a command-line argument (Python keeps them escaped).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
 _CONTROL = CONTROL_CHARACTERS
 
 

@@ -57,8 +57,11 @@ def apply_retention(settings, actor: Actor, days: int | None = None, now: Any = 
 def export_worker(settings, actor: Actor, worker_id: str, since: Any = None, until: Any = None,
                   file_format: str = "csv") -> Export:
     """One worker's rows in ``[since, until)``; the caller writes them. Audited."""
+    from core.gallery import WORKER_ID
     from core.timeline import TimelineArgumentError, TimelineStore, to_utc
 
+    if not isinstance(worker_id, str) or not WORKER_ID.fullmatch(worker_id):
+        raise UnknownWorkerError(f"{worker_id!r} is not a worker id (1-64 letters, digits, '_', '-' or '.')")
     since, until = to_utc(since, "--since"), to_utc(until, "--until")
     if since is not None and until is not None and since >= until:
         raise TimelineArgumentError(f"--since {since.isoformat()} is not before --until {until.isoformat()}")

@@ -17,7 +17,7 @@ from core.errors import EnrollmentError, FaceDashError, UnknownWorkerError
 from core.gallery import Consent, Gallery, WorkerInfo, validate_worker_id
 from core.quality import PhotoVerdict
 from core.services.actor import Actor
-from core.services.limits import MAX_NAME, MAX_TEXT, check_text, check_upload_size
+from core.services.limits import CONTROL_CHARACTERS, MAX_NAME, MAX_TEXT, check_text, check_upload_size
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,8 @@ def erase(settings, actor: Actor, worker_id: str) -> EraseResult:
 
     if not isinstance(worker_id, str) or not worker_id:
         raise UnknownWorkerError("erasure needs a worker id")
+    if CONTROL_CHARACTERS.search(worker_id) and not Gallery(settings.gallery_path).has_worker(worker_id):
+        raise UnknownWorkerError(f"worker {worker_id!r} is not enrolled (and not a valid worker id)")
     ensure_writable(settings)  # an erasure cannot be undone: make sure it can be audited first
     gallery = Gallery(Path(settings.gallery_path))
     store = TimelineStore.from_settings(settings)

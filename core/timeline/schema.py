@@ -88,6 +88,9 @@ class TimelineArgumentError(FaceDashError):
 # --------------------------------------------------------------------------------------------------
 
 
+FIRST_YEAR, LAST_YEAR = 1970, 2200
+
+
 def to_utc(value: Any, name: str = "time") -> pd.Timestamp | None:
     """``None`` | datetime | date | ISO string | pd.Timestamp -> UTC ``pd.Timestamp`` (naive values are taken as UTC)."""
     if value is None:
@@ -96,11 +99,14 @@ def to_utc(value: Any, name: str = "time") -> pd.Timestamp | None:
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             value = dt.datetime(value.year, value.month, value.day)
         ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise TimelineArgumentError(f"{name}: cannot read {value!r} as a time ({exc})") from None
+    except (ValueError, TypeError, OverflowError):  # the parser's own message may echo control characters
+        raise TimelineArgumentError(f"{name}: cannot read {value!r} as a time (use ISO 8601, e.g. 2026-03-14 or "
+                                    "2026-03-14T09:30:00+01:00)") from None
     if ts is pd.NaT:
         raise TimelineArgumentError(f"{name}: {value!r} is not a time")
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if not FIRST_YEAR <= ts.year <= LAST_YEAR:  # partitions are days since 1970; pandas ends in 2262
+        raise TimelineArgumentError(f"{name}: {value!r} is outside {FIRST_YEAR}-{LAST_YEAR}, the years the store keeps")
     return ts.as_unit("us")
 
 
