@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -83,3 +89,55 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     if not folder.exists():
         return {}
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".lock"}
+
+
+@contextlib.contextmanager
+def api_server(data: Path, log_path: Path, weights_home: Path, **settings: str):
+    """``python -m core serve`` (the real uvicorn process) on ``data``; yields its base URL, stops it afterwards.
+
+    ``settings``: extra FACEDASH_* variables (``FACEDASH_API_KEY="..."``); an API key from the caller's environment
+    is not passed on unless given here.
+    """
+    import requests
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "FACEDASH_DATA_DIR": str(data),
+           "FACEDASH_DEEPFACE_HOME": str(weights_home)}
+    env.pop("FACEDASH_API_KEY", None)
+    env.update(settings)
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen([sys.executable, "-m", "core", "serve", "--port", str(port)], cwd=REPO, env=env,
+                                  stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.time() + 180
+            while True:
+                try:
+                    if requests.get(f"{base}/health", timeout=2).ok:
+                        break
+                except requests.ConnectionError:
+                    pass
+                assert server.poll() is None, log_path.read_text(errors="replace")[-3000:]
+                assert time.time() < deadline, "API server did not start in 180 s:\n" + log_path.read_text(
+                    errors="replace")[-3000:]
+                time.sleep(0.5)
+            yield base
+        finally:
+            server.terminate()
+            server.wait(30)
+
+
+@pytest.fixture()
+def site_data(monkeypatch, tmp_path, weights_home, enrolled_gallery) -> Path:
+    """A data folder whose gallery holds the five enrolled people; settings come from the environment, as users
+    run the CLI."""
+    data = tmp_path / "data"
+    shutil.copytree(enrolled_gallery[0].folder, data / "gallery")
+    monkeypatch.setenv("FACEDASH_DATA_DIR", str(data))
+    monkeypatch.setenv("FACEDASH_DEEPFACE_HOME", str(weights_home))
+    from core.config import get_settings
+
+    get_settings.cache_clear()
+    return data

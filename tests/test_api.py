@@ -1,10 +1,7 @@
 """The HTTP API, served for real by uvicorn in a separate process, called over loopback with requests."""
 
-import os
 import shutil
 import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -12,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import REPO, photos, snapshot
+from tests.conftest import REPO, api_server, photos, snapshot
 
 KEY = "test-key-not-a-secret"
 
@@ -27,29 +24,10 @@ def _free_port() -> int:
 def api(tmp_path_factory, enrolled_gallery, weights_home):
     data = tmp_path_factory.mktemp("api_data")
     shutil.copytree(enrolled_gallery[0].folder, data / "gallery")
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "FACEDASH_DATA_DIR": str(data),
-           "FACEDASH_DEEPFACE_HOME": str(weights_home), "FACEDASH_API_KEY": KEY,
-           "FACEDASH_EMOTION_ENABLED": "true", "FACEDASH_EMOTION_PURPOSE": "safety",
-           "FACEDASH_MAX_UPLOAD_MB": "1"}  # every test photo and clip is smaller; the limit test sends more
-    log = open(data / "server.log", "wb")
-    server = subprocess.Popen([sys.executable, "-m", "core", "serve", "--port", str(port)], cwd=REPO, env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            if requests.get(f"{base}/health", timeout=2).ok:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.5)
-        assert server.poll() is None, (data / "server.log").read_text()[-3000:]
-    else:
-        server.kill()
-        pytest.fail("API server did not start in 180 s:\n" + (data / "server.log").read_text()[-3000:])
-    yield base, data
-    server.terminate()
-    server.wait(30)
+    # every test photo and clip is under the 1 MB limit; the limit tests send more
+    with api_server(data, data / "server.log", weights_home, FACEDASH_API_KEY=KEY, FACEDASH_EMOTION_ENABLED="true",
+                    FACEDASH_EMOTION_PURPOSE="safety", FACEDASH_MAX_UPLOAD_MB="1") as base:
+        yield base, data
 
 
 def post(base, path, file, key=KEY, field="image", **params):

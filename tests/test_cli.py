@@ -15,16 +15,9 @@ from tests.conftest import REPO, photos, snapshot
 
 
 @pytest.fixture()
-def cli_env(monkeypatch, tmp_path, weights_home, enrolled_gallery):
-    """A data folder whose gallery holds the five enrolled people; settings come from the environment."""
-    data = tmp_path / "data"
-    shutil.copytree(enrolled_gallery[0].folder, data / "gallery")
-    monkeypatch.setenv("FACEDASH_DATA_DIR", str(data))
-    monkeypatch.setenv("FACEDASH_DEEPFACE_HOME", str(weights_home))
-    from core.config import get_settings
-
-    get_settings.cache_clear()
-    return data
+def cli_env(site_data):
+    """A data folder whose gallery holds the five enrolled people (tests/conftest.py: site_data)."""
+    return site_data
 
 
 def run(capsys, *argv):

@@ -35,8 +35,6 @@ import shutil
 import socket
 import string
 import struct
-import subprocess
-import sys
 import tempfile
 import time
 import zlib
@@ -59,7 +57,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import REPO, SHARED_DATA, photos, snapshot
+from tests.conftest import SHARED_DATA, api_server, photos, snapshot
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
 SEED = int(os.environ["FUZZ_SEED"]) if os.environ.get("FUZZ_SEED") else random.SystemRandom().randrange(2**32)
@@ -253,36 +251,19 @@ def fuzz_server(tmp_path_factory, enrolled_gallery, weights_home):
     data = tmp_path_factory.mktemp("fuzz_api_data")
     shutil.copytree(enrolled_gallery[0].folder, data / "gallery")
     log_path = data.parent / f"{data.name}-server.log"  # outside the data folder, which must not change
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "FACEDASH_DATA_DIR": str(data),
-           "FACEDASH_DEEPFACE_HOME": str(weights_home), "FACEDASH_API_KEY": KEY,
-           "FACEDASH_EMOTION_ENABLED": "true", "FACEDASH_EMOTION_PURPOSE": "safety",
-           "FACEDASH_MAX_UPLOAD_MB": str(UPLOAD_MB)}
-    log = open(log_path, "wb")
-    server = subprocess.Popen([sys.executable, "-m", "core", "serve", "--port", str(port)], cwd=REPO, env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            if requests.get(f"{base}/health", timeout=2).ok:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.5)
-        assert server.poll() is None, log_path.read_text(errors="replace")[-3000:]
-    else:
-        server.kill()
-        pytest.fail("API server did not start in 180 s:\n" + log_path.read_text(errors="replace")[-3000:])
+    with api_server(data, log_path, weights_home, FACEDASH_API_KEY=KEY, FACEDASH_EMOTION_ENABLED="true",
+                    FACEDASH_EMOTION_PURPOSE="safety", FACEDASH_MAX_UPLOAD_MB=str(UPLOAD_MB)) as base:
+        yield _warmed(base, data, log_path)
+
+
+def _warmed(base: str, data: Path, log_path: Path) -> Server:
     # models load on the first request that needs them: load them now, so the fuzz measures requests, not loading
     with open(photos("madonna", "val")[0], "rb") as handle:
         warm = requests.post(f"{base}/v1/identify", files={"image": ("warm.jpg", handle)},
                              headers={"X-API-Key": KEY}, timeout=300)
     assert warm.status_code == 200, warm.text
     assert requests.get(f"{base}/openapi.json", timeout=30).json() == APP_SCHEMA, "the server serves another schema"
-    yield Server(base, data, log_path, snapshot(data))
-    server.terminate()
-    server.wait(30)
-    log.close()
+    return Server(base, data, log_path, snapshot(data))
 
 
 def _app_schema() -> dict:

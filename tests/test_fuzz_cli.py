@@ -421,14 +421,18 @@ def test_calibrate_numbers(cli_data):
     expect_no_findings(_fuzz_calibrate_numbers, cli_data)
 
 
+def run_timeline_as(cli_data, data, argv: list[str], actor: str | None) -> None:
+    """A ``timeline <command> ...`` run, with ``--actor`` (when drawn) at a drawn place; the actor must be audited."""
+    label = " ".join(argv[:2])
+    if actor is not None:
+        argv = arrange(data.draw, argv[:2], _opt(data.draw, "--actor", actor)) + argv[2:]
+    check(run_cli(cli_data, argv), label, actor=actor if actor is not None and valid_actor(actor) else None)
+
+
 @settings(FUZZ, max_examples=EXAMPLES)
 @given(days=_number_text(st.integers(1, 5000).map(str)), actor=st.none() | ACTORS, data=st.data())
 def _fuzz_timeline_retain_days(cli_data, days, actor, data):
-    argv = ["timeline", "retain", f"--days={days}"]
-    if actor is not None:
-        argv = arrange(data.draw, argv[:2], _opt(data.draw, "--actor", actor)) + argv[2:]
-    check(run_cli(cli_data, argv), "timeline retain",
-          actor=actor if actor is not None and valid_actor(actor) else None)
+    run_timeline_as(cli_data, data, ["timeline", "retain", f"--days={days}"], actor)
 
 
 def test_timeline_retain_days(cli_data):
@@ -470,10 +474,7 @@ def _fuzz_timeline_export_times(cli_data, worker, since, until, actor, data):
     argv = ["timeline", "export", f"--worker={worker}"]
     argv += [f"--since={since}"] if since is not None else []
     argv += [f"--until={until}"] if until is not None else []
-    if actor is not None:
-        argv = arrange(data.draw, argv[:2], _opt(data.draw, "--actor", actor)) + argv[2:]
-    check(run_cli(cli_data, argv), "timeline export",
-          actor=actor if actor is not None and valid_actor(actor) else None)
+    run_timeline_as(cli_data, data, argv, actor)
 
 
 def test_timeline_export_times(cli_data):

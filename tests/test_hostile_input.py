@@ -16,16 +16,8 @@ from tests.conftest import photos, snapshot
 
 
 @pytest.fixture()
-def site(monkeypatch, tmp_path, weights_home, enrolled_gallery):
-    """A data folder with the five enrolled people; settings from the environment, as users run the CLI."""
-    data = tmp_path / "data"
-    shutil.copytree(enrolled_gallery[0].folder, data / "gallery")
-    monkeypatch.setenv("FACEDASH_DATA_DIR", str(data))
-    monkeypatch.setenv("FACEDASH_DEEPFACE_HOME", str(weights_home))
-    from core.config import get_settings
-
-    get_settings.cache_clear()
-    return data
+def site(site_data):
+    return site_data
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:

@@ -8,12 +8,7 @@ enrollment as ``worker=`` and the dashboard as ``subject=``, and only the CLI lo
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -29,7 +24,7 @@ from core.cli import main
 from core.config import get_settings, load_settings
 from core.gallery import Gallery
 from core.timeline import TimelineStore
-from tests.conftest import REPO, photos
+from tests.conftest import REPO, api_server, photos
 
 ROW_FIELDS_THAT_DIFFER = ["obs_id", "time", "source"]  # when and through which front-end: by design
 AUDIT_FIELDS_THAT_DIFFER = {"time", "host", "pid", "via", "actor", "source"}
@@ -84,35 +79,13 @@ def store_via_cli(data: Path, photo: Path, capsys) -> None:
 
 
 def store_via_api(data: Path, photo: Path, weights_home: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "FACEDASH_DATA_DIR": str(data),
-           "FACEDASH_DEEPFACE_HOME": str(weights_home), **EMOTION_ENV}
-    env.pop("FACEDASH_API_KEY", None)
-    log = open(data.parent / "server.log", "wb")
-    server = subprocess.Popen([sys.executable, "-m", "core", "serve", "--port", str(port)], cwd=REPO, env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 180
-        while True:
-            try:
-                if requests.get(f"{base}/health", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert server.poll() is None and time.time() < deadline, (data.parent / "server.log").read_text()[-3000:]
-            time.sleep(0.5)
+    with api_server(data, data.parent / "server.log", weights_home, **EMOTION_ENV) as base:
         with open(photo, "rb") as handle:
             response = requests.post(f"{base}/v1/analyze", files={"image": (photo.name, handle)},
                                      params={"store": "true"}, timeout=300)
-        assert response.status_code == 200, response.text
-        answer = response.json()
-        assert answer["stored"] == 1 and answer["not_stored_unknown"] == 1
-    finally:
-        server.terminate()
-        server.wait(30)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["stored"] == 1 and answer["not_stored_unknown"] == 1
 
 
 def store_via_dashboard(data: Path, photo: Path) -> None:
