@@ -26,6 +26,10 @@ class VideoResult:
     output: Path | None
 
 
+#: The first bytes of image files (PNG, JPEG, GIF, BMP, TIFF; WebP is RIFF....WEBP, AVI is RIFF....AVI).
+IMAGE_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
+
+
 def open_video(path: Path):
     import cv2
 
@@ -37,6 +41,11 @@ def open_video(path: Path):
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise ImageError(f"{path}: not a readable video (use MP4/H.264, AVI, MOV, MKV or WebM)")
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+    if head.startswith(IMAGE_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):  # OpenCV reads a photo as a one-frame "video": refuse it as one
+        capture.release()
+        raise ImageError(f"{path}: is a photo, not a video; analyse it as a photo")
     ok, first = capture.read()
     if not ok or first is None:
         capture.release()

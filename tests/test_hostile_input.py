@@ -86,7 +86,6 @@ def test_a_stripped_id_is_not_another_worker(site, capsys):
     (["timeline", "export", "--worker", "madonna", "--since", "0000-01-01"], "outside 1970-2200"),
     (["timeline", "export", "--worker", "madonna", "--since", "1900-01-01"], "outside 1970-2200"),
     (["timeline", "export", "--worker", "w\udcff"], "is not a worker id"),
-    (["analyze", "--every=--", "CLIP"], "--every must be a whole number from 1 to 300"),
     (["--actor", "\udcff\udcfe", "workers", "erase", "--worker", "madonna"], "printable characters"),
     (["--actor", "\udcff", "timeline", "retain", "--days", "2"], "printable characters"),
     (["workers", "erase", "--worker", "w\udcff"], "is not enrolled"),
@@ -260,3 +259,25 @@ def test_open_set_calibration_on_too_small_a_set_says_why(site, capsys, tmp_path
     code, _, err = run(capsys, "calibrate", "-q", "--target-far", "0.5", layout)
     assert code == 2 and "each part needs at least 2 people" in one_error_line(err)
     assert snapshot(site) == before
+
+
+@pytest.mark.parametrize("argv", [["analyze", "--every=--", "CLIP"], ["calibrate", "--target-far=--", "FACES"]])
+def test_an_option_given_dashes_for_a_value_is_a_usage_error(site, capsys, shared_data, faces_dir, argv):
+    """Found by the CLI fuzzers: argparse turned `--opt=--` into an empty list (a TypeError later)."""
+    values = {"CLIP": shared_data / "video" / "bbaf2n.mp4", "FACES": faces_dir}
+    before = snapshot(site)
+    with pytest.raises(SystemExit) as exited:
+        main([str(values.get(a, a)) for a in argv])
+    assert exited.value.code == 2 and "expected a value" in capsys.readouterr().err
+    assert snapshot(site) == before
+
+
+def test_a_photo_sent_as_a_video_is_refused(engine, tmp_path):
+    """Found by the API fuzzer: OpenCV reads a PNG as a one-frame video (a 64-megapixel one too)."""
+    from core.errors import ImageError
+    from core.video import analyze_video
+
+    fake = tmp_path / "clip.mp4"
+    shutil.copy(photos("madonna", "val")[0], fake)
+    with pytest.raises(ImageError, match="is a photo, not a video"):
+        analyze_video(engine, fake)

@@ -175,8 +175,13 @@ def configure_logging(verbose: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     configure_logging(getattr(args, "verbose", False))
+    # argparse turns "--opt=--" into an empty list instead of refusing it (found by the CLI fuzzer)
+    empty = sorted(key for key, value in vars(args).items() if isinstance(value, list) and not value)
+    if empty:
+        parser.error(f"argument --{empty[0].replace('_', '-')}: expected a value")
     try:
         return int(args.func(args, getattr(args, "load_settings", settings_from)(args)) or 0)
     except FaceDashError as exc:
