@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDict, SettingsError
 
 from core.errors import ConfigError
@@ -135,8 +135,32 @@ class Settings(BaseSettings):
         30, gt=0, le=3600, description="HTTP API: each part of a request body must arrive within this many seconds "
         "(slow clients are answered 408).")
     api_key: SecretStr | None = Field(
-        None, description="If set, every /v1 request needs the header 'X-API-Key: <key>' (set it as a secret)."
+        None, description="Earlier versions' single API key: migrated into an API key with every scope when the "
+        "API starts (prefer `python -m core keys create`)."
     )
+
+    # --- sign-in and access (docs/security.md) -------------------------------------------------------
+    auth_mode: Literal["accounts", "oidc"] = Field(
+        "accounts", description="Dashboard sign-in: 'accounts' (built-in accounts, `python -m core users`) or "
+        "'oidc' (Streamlit's st.login with the [auth] secrets; roles from oidc_roles).")
+    oidc_provider: str | None = Field(
+        None, description="OIDC: the provider's name under [auth.<name>] in the secrets (unset: the [auth] table).")
+    oidc_roles: dict[str, Literal["viewer", "manager", "hr", "admin"]] = Field(
+        default_factory=dict, description="OIDC: who gets which role, as JSON: an e-mail, '@domain' or "
+        "'group:<name>' -> viewer|manager|hr|admin (an e-mail wins over a group, a group over a domain).")
+    session_idle_minutes: int = Field(
+        30, ge=1, le=1440, description="A dashboard session idle this long is signed out.")
+    signin_free_attempts: int = Field(
+        5, ge=1, le=100, description="Failed sign-ins allowed per account before each further try waits (2 s, "
+        "doubling up to 15 min).")
+    setup_token: SecretStr | None = Field(
+        None, description="One-time token for creating the first admin where nobody reads the console (a secret "
+        "on Community Cloud); ignored once an account exists.")
+    public_url: str = Field(
+        "http://localhost:8501", description="The dashboard's address, for the first-admin setup link.")
+    api_rate_limit_per_minute: int = Field(
+        120, ge=1, le=100_000, description="HTTP API: requests per minute per key (bursts up to the same number); "
+        "more are answered 429.")
 
     # --- live camera ------------------------------------------------------------------------------
     ice_servers: list[dict] = Field(default_factory=list, description="WebRTC ICE servers (TURN on Community Cloud).")
@@ -160,11 +184,11 @@ class Settings(BaseSettings):
     def _lower(cls, value: str) -> str:
         return value.strip().lower()
 
-    @field_validator("ice_servers", mode="before")
+    @field_validator("ice_servers", "oidc_roles", mode="before")
     @classmethod
-    def _parse_ice(cls, value):
+    def _parse_json(cls, value, info: ValidationInfo):
         if isinstance(value, str):
-            return json.loads(value) if value.strip() else []
+            return json.loads(value) if value.strip() else ([] if info.field_name == "ice_servers" else {})
         return value
 
     @model_validator(mode="after")
@@ -197,6 +221,11 @@ class Settings(BaseSettings):
     @property
     def audit_log_path(self) -> Path:
         return self.data_dir / "audit.log"
+
+    @property
+    def auth_dir(self) -> Path:
+        """Accounts, API keys (hashes only) and the first-admin setup token."""
+        return self.data_dir / "auth"
 
     @property
     def evaluation_dir(self) -> Path:

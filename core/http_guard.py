@@ -4,7 +4,8 @@
   without one (chunked) is counted as it arrives and refused (413) as soon as it passes the limit, so a 2 GB body
   costs no more than the limit in disk or time.
 - **Slow clients**: every read of the body must arrive within ``receive_timeout_s`` (408 otherwise).
-- **Keys first**: with ``authorize``, a request without the right key is refused (401) before its body is read.
+- **Keys first**: with ``authorize``, a request without a valid key (401), over its key's rate (429) or outside
+  its key's scopes (403) is refused before its body is read.
 - **Keys only in the header**: a request that carries an API key in its query string is refused (400) and the
   access log never shows query strings (:class:`RedactQueryFilter`).
 - **No server paths** in what a client reads (:func:`public_message`).
@@ -37,17 +38,23 @@ def public_message(message: str) -> str:
     return _ABSOLUTE_PATH.sub(r"\1", message)
 
 
-class _Refused(Exception):
-    def __init__(self, status: int, kind: str, message: str) -> None:
+class Refusal(Exception):
+    """An answer the guard gives instead of the app: status, error kind, message, extra headers."""
+
+    def __init__(self, status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status, self.kind = status, kind
+        self.status, self.kind, self.headers = status, kind, headers or {}
+
+
+#: ``authorize(scope)`` returns None to let the request through, or the Refusal to answer with.
+Authorize = Callable[[Scope], Refusal | None]
 
 
 class RequestGuard:
     """ASGI middleware: body-size limit while streaming, a per-read timeout, no credentials in query strings."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int, receive_timeout_s: float = 30.0, limit_mb: int = 0,
-                 authorize: Callable[[Scope], bool] | None = None) -> None:
+                 authorize: Authorize | None = None) -> None:
         self.app = app
         self.authorize = authorize
         self.max_body_bytes = max_body_bytes + MULTIPART_OVERHEAD
@@ -60,7 +67,7 @@ class RequestGuard:
             return
         try:
             self._check_head(scope)
-        except _Refused as refused:
+        except Refusal as refused:
             await _answer(send, refused)
             return
         state: dict[str, Any] = {"received": 0, "refused": None, "started": False}
@@ -69,7 +76,7 @@ class RequestGuard:
             try:
                 message = await asyncio.wait_for(receive(), self.receive_timeout_s)
             except TimeoutError:
-                state["refused"] = _Refused(408, "RequestTimeout", f"the request body did not arrive within "
+                state["refused"] = Refusal(408, "RequestTimeout", f"the request body did not arrive within "
                                                                    f"{self.receive_timeout_s:.0f} s; send it faster")
                 return {"type": "http.disconnect"}
             if message["type"] == "http.request":
@@ -93,34 +100,35 @@ class RequestGuard:
         if state["refused"] is not None and not state["started"]:
             await _answer(send, state["refused"])
 
-    def _too_large(self, read: bool = False) -> _Refused:
-        return _Refused(413, "UploadTooLargeError", f"the request is over the {self.limit_mb} MB upload limit; "
+    def _too_large(self, read: bool = False) -> Refusal:
+        return Refusal(413, "UploadTooLargeError", f"the request is over the {self.limit_mb} MB upload limit; "
                         + ("reading stopped there" if read else "nothing was read"))
 
     def _check_head(self, scope: Scope) -> None:
         query = scope.get("query_string", b"").decode("latin-1").lower()
         names = {part.split("=", 1)[0] for part in query.split("&") if part}
         if names & KEY_PARAMETERS:
-            raise _Refused(400, "CredentialInURL", "send the API key in the X-API-Key header, never in the URL "
+            raise Refusal(400, "CredentialInURL", "send the API key in the X-API-Key header, never in the URL "
                                                    "(URLs are logged and cached); this request was not processed")
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
                     length = int(value)
                 except ValueError:
-                    raise _Refused(400, "BadRequest", "the Content-Length header is not a number") from None
+                    raise Refusal(400, "BadRequest", "the Content-Length header is not a number") from None
                 if length > self.max_body_bytes:
                     raise self._too_large()
         # who may send a body is decided before any of it is read (a bad body must not hide a missing key)
-        if self.authorize is not None and not self.authorize(scope):
-            raise _Refused(401, "Unauthorized", "missing or wrong X-API-Key header")
+        if self.authorize is not None and (refusal := self.authorize(scope)) is not None:
+            raise refusal
 
 
-async def _answer(send: Send, refused: _Refused) -> None:
+async def _answer(send: Send, refused: Refusal) -> None:
     body = json.dumps({"error": str(refused), "kind": refused.kind}).encode()
-    await send({"type": "http.response.start", "status": refused.status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               (b"connection", b"close")]
+    headers += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in refused.headers.items()]
+    await send({"type": "http.response.start", "status": refused.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 
 from core.config import Settings
-from core.errors import FaceDashError
 from core.services import configuration, timeline
 from core.services.actor import Actor
 from core.services.configuration import PURPOSES, PrivacyChoice, privacy_problems
@@ -29,43 +28,37 @@ AI_ACT_NOTE = (
 )
 
 
-def _actor(name: str) -> Actor:
-    if not (name or "").strip():
-        raise FaceDashError("enter your name (recorded in the audit log) before changing settings")
-    return Actor(name, "dashboard")
-
-
-def save_privacy(settings: Settings, actor: str, retention_days: int, emotion_enabled: bool, purpose: str | None,
+def save_privacy(settings: Settings, actor: Actor, retention_days: int, emotion_enabled: bool, purpose: str | None,
                  purpose_text: str) -> str:
     choice = PrivacyChoice(int(retention_days), bool(emotion_enabled), purpose, purpose_text or "")
-    path = configuration.save_privacy(settings, _actor(actor), choice)
+    path = configuration.save_privacy(settings, actor, choice)
     state = f"emotion analysis ON for a {purpose} purpose" if emotion_enabled else "emotion analysis OFF"
     return f"Saved to {path}: {state}, retention {choice.retention_days} days. The models were reloaded."
 
 
-def save_recognition(settings: Settings, actor: str, threshold: float | None) -> str:
+def save_recognition(settings: Settings, actor: Actor, threshold: float | None) -> str:
     """Save (or with ``threshold=None`` remove) the identity-threshold override."""
-    path = configuration.save_recognition(settings, _actor(actor), threshold)
+    path = configuration.save_recognition(settings, actor, threshold)
     what = f"identity threshold override {threshold:.4f}" if threshold is not None else \
         "no threshold override (calibrated value, else the library default)"
     return f"Saved to {path}: {what}."
 
 
-def run_retention_now(settings: Settings, actor: str) -> str:
-    deleted = timeline.apply_retention(settings, _actor(actor))
+def run_retention_now(settings: Settings, actor: Actor) -> str:
+    deleted = timeline.apply_retention(settings, actor)
     return f"Retention applied: {deleted} row(s) older than {settings.retention_days} days deleted."
 
 
-def load_demo(settings: Settings, actor: str = "dashboard") -> str:
+def load_demo(settings: Settings, actor: Actor) -> str:
     from core.demo import DEMO_WORKERS
 
-    written, days = timeline.load_demo(settings, Actor(actor or "dashboard", "dashboard"))
+    written, days = timeline.load_demo(settings, actor)
     note = "" if settings.emotion_active else (" Emotion charts stay hidden while emotion analysis is off; presence "
                                                "charts are shown.")
     return (f"Loaded {written} synthetic observations for {len(DEMO_WORKERS)} demo workers "
             f"({', '.join(DEMO_WORKERS.values())}), source 'demo', last {days} days.{note}")
 
 
-def remove_demo(settings: Settings, actor: str = "dashboard") -> str:
-    deleted = timeline.remove_demo(settings, Actor(actor or "dashboard", "dashboard"))
+def remove_demo(settings: Settings, actor: Actor) -> str:
+    deleted = timeline.remove_demo(settings, actor)
     return f"Removed {deleted} demo observation(s)." if deleted else "There was no demo data to remove."

@@ -36,7 +36,7 @@ class EnrollOutcome:
         return sum(v.accepted for v in self.verdicts)
 
 
-def enroll_problems(worker_id: str, consent_text: str, given_by: str, recorded_by: str, n_photos: int) -> list[str]:
+def enroll_problems(worker_id: str, consent_text: str, given_by: str, n_photos: int) -> list[str]:
     """What still prevents enrollment (the page disables the button while this is not empty)."""
     problems = []
     worker_id = (worker_id or "").strip()
@@ -48,8 +48,6 @@ def enroll_problems(worker_id: str, consent_text: str, given_by: str, recorded_b
         problems.append("record the consent text (what the worker agreed to, and for what purpose)")
     if not (given_by or "").strip():
         problems.append("name who gave consent")
-    if not (recorded_by or "").strip():
-        problems.append("enter your name (who records this enrollment)")
     if n_photos < 1:
         problems.append("add at least one photo (upload or camera snapshot)")
     return problems
@@ -78,16 +76,15 @@ def thumbnail(data: bytes, name: str, verdict: PhotoVerdict | None, settings: Se
 
 
 def enroll_worker(engine, settings: Settings, worker_id: str, name: str | None, photos: list[tuple[str, bytes]],
-                  consent_text: str, given_by: str, recorded_by: str) -> EnrollOutcome:
+                  consent_text: str, given_by: str, actor: Actor) -> EnrollOutcome:
     """Enroll (or add photos to) a worker through the service. Never raises for user errors: the outcome carries
     the message and the per-photo verdicts (with thumbnails)."""
-    problems = enroll_problems(worker_id, consent_text, given_by, recorded_by, len(photos))
+    problems = enroll_problems(worker_id, consent_text, given_by, len(photos))
     if problems:
         return EnrollOutcome((worker_id or "").strip(), False, "Not enrolled: " + "; ".join(problems) + ".")
     verdicts: list[PhotoVerdict] = []
     try:
-        result = workers.enroll(engine, Actor(recorded_by, "dashboard"), worker_id.strip(), photos, consent_text,
-                                given_by, name=name)
+        result = workers.enroll(engine, actor, worker_id.strip(), photos, consent_text, given_by, name=name)
         verdicts = list(result.verdicts)
         message, ok = f"Enrolled {result.worker_id}: {result.accepted} photo(s) accepted, {result.rejected} rejected.", True
     except EnrollmentError as exc:
@@ -105,24 +102,20 @@ def enroll_worker(engine, settings: Settings, worker_id: str, name: str | None, 
     return EnrollOutcome(worker_id.strip(), ok, message, verdicts, thumbs)
 
 
-def rename_worker(settings: Settings, worker_id: str, new_name: str, actor: str) -> str:
+def rename_worker(settings: Settings, worker_id: str, new_name: str, actor: Actor) -> str:
     """Rename; returns a message. Raises FaceDashError (shown by the page) on bad input."""
-    if not (actor or "").strip():
-        raise FaceDashError("enter your name (who renames the worker) first")
-    name = workers.rename(settings, Actor(actor, "dashboard"), worker_id, new_name)
+    name = workers.rename(settings, actor, worker_id, new_name)
     return f"Renamed {worker_id} to {name!r}."
 
 
-def erase(settings: Settings, worker_id: str, confirmation: str, actor: str) -> str:
+def erase(settings: Settings, worker_id: str, confirmation: str, actor: Actor) -> str:
     """Erase a worker's gallery entry and timeline rows (the service writes the audit line).
 
     ``confirmation`` must repeat the worker id exactly; otherwise nothing happens (FaceDashError). Returns a message.
     """
     if (confirmation or "").strip() != worker_id:
         raise FaceDashError(f"type the worker id {worker_id!r} exactly to confirm the erasure")
-    if not (actor or "").strip():
-        raise FaceDashError("enter your name (who requests the erasure) first")
-    result = workers.erase(settings, Actor(actor, "dashboard"), worker_id)
+    result = workers.erase(settings, actor, worker_id)
     message = (f"Erased {worker_id}: gallery entry removed={result.gallery_removed}, {result.rows_deleted} "
                "timeline row(s) deleted; audit line written.")
     if result.unreadable_files:

@@ -79,17 +79,17 @@ def engine(s: Settings | None = None):
     return _load_engine(_settings_key(s), s)
 
 
-def workers(s: Settings | None = None):
+def workers(s: Settings, actor):
     """Enrolled workers, without loading any model (listing is cheap: the gallery's index file)."""
     from core.services.workers import list_workers
 
-    return list_workers(s or settings())
+    return list_workers(s, actor)
 
 
-def display_names(s: Settings | None = None) -> dict[str, str]:
+def display_names(s: Settings, actor) -> dict[str, str]:
     from core.services.workers import display_names as names
 
-    return names(s or settings())
+    return names(s, actor)
 
 
 # ------------------------------------------------------------------------------------------ timeline store

@@ -65,12 +65,12 @@ def check_upload(name: str, data: bytes, settings: Settings) -> str:
     return upload_kind(name)
 
 
-def analyze_photo(engine, name: str, data: bytes) -> UploadResult:
+def analyze_photo(engine, actor: Actor, name: str, data: bytes) -> UploadResult:
     import cv2
 
     from core.annotate import annotate
 
-    found = analysis.analyze_image(engine, name, analysis.decode_upload(engine.settings, name, data), "upload")
+    found = analysis.analyze_image(engine, actor, name, analysis.decode_upload(engine.settings, name, data), "upload")
     observations = found.observations
     names = engine.gallery.display_names()
     annotated = cv2.cvtColor(annotate(found.image, observations, names), cv2.COLOR_BGR2RGB)
@@ -81,7 +81,8 @@ def analyze_photo(engine, name: str, data: bytes) -> UploadResult:
                         annotated_rgb=annotated, notes=notes)
 
 
-def analyze_video_upload(engine, name: str, data: bytes, every_n: int = 5, progress=None) -> UploadResult:
+def analyze_video_upload(engine, actor: Actor, name: str, data: bytes, every_n: int = 5,
+                         progress=None) -> UploadResult:
     """Write the upload to a temporary file, analyse every n-th frame, produce a browser-playable annotated copy."""
     from core.video import web_playable
 
@@ -91,7 +92,7 @@ def analyze_video_upload(engine, name: str, data: bytes, every_n: int = 5, progr
         source = workdir / f"input{Path(name).suffix.lower()}"
         source.write_bytes(data)
         out = workdir / "annotated.mp4"
-        result = analysis.analyze_video_file(engine, name, source, "upload", every_n=every_n, out=out,
+        result = analysis.analyze_video_file(engine, actor, name, source, "upload", every_n=every_n, out=out,
                                              progress=progress).video
         notes = []
         playable_path, mime, playable = (out, "video/mp4", False)
@@ -116,7 +117,7 @@ def analyze_video_upload(engine, name: str, data: bytes, every_n: int = 5, progr
 
 
 # ------------------------------------------------------------------------------------------ session wiring
-def analyze_upload(engine, uploaded, every_n: int = 5) -> UploadResult | None:
+def analyze_upload(engine, actor: Actor, uploaded, every_n: int = 5) -> UploadResult | None:
     """Analyse ``uploaded`` (a Streamlit UploadedFile) once per session; errors are shown with st.error."""
     data = uploaded.getvalue()
     digest = hashlib.sha256(data).hexdigest()
@@ -128,7 +129,7 @@ def analyze_upload(engine, uploaded, every_n: int = 5) -> UploadResult | None:
         kind = check_upload(uploaded.name, data, engine.settings)
         if kind == "photo":
             with st.spinner(f"Analysing {uploaded.name}..."):
-                result = analyze_photo(engine, uploaded.name, data)
+                result = analyze_photo(engine, actor, uploaded.name, data)
         else:
             bar = st.progress(0.0, text=f"Analysing {uploaded.name}...")
 
@@ -136,7 +137,7 @@ def analyze_upload(engine, uploaded, every_n: int = 5) -> UploadResult | None:
                 if total:
                     bar.progress(min(done / total, 1.0), text=f"Analysing {uploaded.name}: frame {done} of {total}")
 
-            result = analyze_video_upload(engine, uploaded.name, data, every_n, progress)
+            result = analyze_video_upload(engine, actor, uploaded.name, data, every_n, progress)
             bar.empty()
     except FaceDashError as exc:
         st.error(str(exc), icon=":material/error:")
@@ -159,13 +160,10 @@ def save_result(settings: Settings, store, result: UploadResult, actor: Actor) -
     return stored
 
 
-def save_upload(settings: Settings, store, result: UploadResult, actor_name: str) -> StoredRows | None:
-    """The page's save step: asks for the actor, shows errors with st.error, says when rows were saved."""
-    if not (actor_name or "").strip():
-        st.info("Enter your name to save these results (it is recorded in the audit log).", icon=":material/badge:")
-        return None
+def save_upload(settings: Settings, store, result: UploadResult, actor: Actor) -> StoredRows | None:
+    """The page's save step: shows errors with st.error, says when rows were saved."""
     try:
-        stored = save_result(settings, store, result, Actor(actor_name, "dashboard"))
+        stored = save_result(settings, store, result, actor)
     except FaceDashError as exc:
         st.error(str(exc), icon=":material/error:")
         return None

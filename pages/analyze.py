@@ -2,20 +2,22 @@
 
 import streamlit as st
 
-from dashboard import resources, uploads
+from core.auth.roles import Permission
+from dashboard import auth, resources, uploads
 from dashboard.components.empty import NO_UPLOAD, empty_state
 from dashboard.components.privacy import privacy_notice
 
 settings = resources.settings()
+actor = auth.page_actor(Permission.ANALYZE)
 st.title("Analyze an upload")
 privacy_notice(settings, "upload")
 
 left, right = st.columns([3, 2])
 with right:
-    save = st.checkbox("Save results to the timeline", key="upload_save",
-                       help="Stores one observation per recognised worker (source 'upload'; no image) so it appears "
-                            "on History. Unknown faces are never stored.")
-    actor = st.text_input("Your name (recorded in the audit log)", key="actor") if save else ""
+    save = actor.can(Permission.STORE) and st.checkbox(
+        "Save results to the timeline", key="upload_save",
+        help="Stores one observation per recognised worker (source 'upload'; no image) so it appears on History, "
+             f"with your account ({actor.name}) in the audit log. Unknown faces are never stored.")
     every_n = st.slider("Video: analyse every n-th frame", 1, 30, 5, key="upload_every_n",
                         help="Other frames are annotated with the latest result. Lower is slower but finer.")
     st.caption(f"Limits: {settings.max_upload_mb} MB per file, videos up to {settings.max_video_seconds:.0f} s, "
@@ -29,7 +31,7 @@ if uploaded is None:
     st.stop()
 
 engine = resources.engine(settings)
-result = uploads.analyze_upload(engine, uploaded, every_n)
+result = uploads.analyze_upload(engine, actor, uploaded, every_n)
 if result is None:
     st.stop()
 

@@ -3,10 +3,12 @@
 import streamlit as st
 
 from core import evaluation as ev
-from dashboard import evaluation, resources
+from core.auth.roles import Permission
+from dashboard import auth, evaluation, resources
 from dashboard.components.empty import empty_state
 
 settings = resources.settings()
+auth.page_actor(Permission.EVALUATION)
 st.title("Model evaluation")
 files = evaluation.load_results(settings.evaluation_dir)
 for problem in files.problems:

@@ -2,11 +2,13 @@
 
 import streamlit as st
 
-from dashboard import history, resources
+from core.auth.roles import Permission
+from dashboard import auth, history, resources
 from dashboard.components.empty import NO_OBSERVATIONS, empty_state
 from dashboard.components.privacy import privacy_notice
 
 settings = resources.settings()
+actor = auth.page_actor(Permission.TEAM_HISTORY)
 st.title("History")
 resources.flash()
 privacy_notice(settings, "history")
@@ -18,16 +20,18 @@ if stats["rows"] == 0 or not workers:
     if stats["rows"]:
         st.info(f"The store holds {stats['rows']} observation(s), all of unknown faces: nothing to chart per worker.")
     empty_state(NO_OBSERVATIONS)
-    history.demo_buttons(settings, "history_demo")
+    history.demo_buttons(settings, "history_demo", actor)
+    st.stop()
+if (problem := history.team_only_problem(actor, workers)) is not None:
+    st.info(problem, icon=":material/group_off:")
     st.stop()
 
 for problem in stats.get("corrupt_files") or []:
     st.warning(f"Skipped an unreadable timeline file: {problem}", icon=":material/warning:")
-selection = history.pickers(settings, stats, workers, history.display_names(settings))
-history.render(settings, selection, version)
-st.download_button("Export CSV", history.export_csv(settings, selection, version), icon=":material/download:",
-                   file_name=f"facedash-{selection.scope_label.lower().replace(' ', '_')}-{selection.first_day}-"
-                             f"{selection.last_day}.csv", mime="text/csv", on_click="ignore", key="hist_export")
+selection = history.pickers(settings, stats, workers, history.display_names(settings, actor), actor)
+history.render(settings, selection, version, actor)
+if actor.can(Permission.EXPORT):
+    history.export_button(settings, selection, version, actor)
 if any(w.startswith("demo-") for w in workers):
     st.caption("Includes synthetic demo data (workers demo-*, source 'demo').")
-    history.demo_buttons(settings, "history_demo")
+    history.demo_buttons(settings, "history_demo", actor)

@@ -2,11 +2,13 @@
 
 import streamlit as st
 
+from core.auth.roles import Permission
 from core.errors import FaceDashError
-from dashboard import resources, webrtc
+from dashboard import auth, resources, webrtc
 from dashboard.components.privacy import privacy_notice
 
 settings = resources.settings()
+actor = auth.page_actor(Permission.LIVE)
 st.title("Live camera")
 st.info(webrtc.live_notice(settings), icon=":material/videocam:")
 privacy_notice(settings, "live")
@@ -22,5 +24,6 @@ with left:
     webrtc.camera(processor, settings)
     st.caption("Press START and allow the camera. Boxes: green = enrolled worker, red = unknown.")
 with right:
-    webrtc.recording_toggle(processor, settings)
+    if actor.can(Permission.STORE):
+        webrtc.recording_toggle(processor, settings)
     webrtc.stats_panel(processor)

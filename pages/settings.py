@@ -2,15 +2,16 @@
 
 import streamlit as st
 
-from dashboard import admin, resources
+from core.auth.roles import Permission
+from dashboard import admin, auth, resources
 from dashboard.components.tables import backends_table
 from dashboard.history import demo_buttons
 from dashboard.settings import env_overridden
 
 settings = resources.settings()
+actor = auth.page_actor(Permission.SETTINGS)
 st.title("Settings and privacy")
 resources.flash()
-actor = st.text_input("Your name (recorded in the audit log)", key="actor")
 
 st.subheader("Backends in use")
 report = resources.engine(settings).backend_report().as_dict()
@@ -55,4 +56,4 @@ c1, c2 = st.columns([1, 3])
 if c1.button("Run retention now", key="run_retention"):
     resources.run_action(lambda: admin.run_retention_now(settings, actor))
 c2.caption(f"Deletes observations older than {settings.retention_days} days (also done once at start-up).")
-demo_buttons(settings, "settings_demo")
+demo_buttons(settings, "settings_demo", actor)

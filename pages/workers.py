@@ -2,19 +2,20 @@
 
 import streamlit as st
 
-from dashboard import enrollment, resources
+from core.auth.roles import Permission
+from dashboard import auth, enrollment, resources
 from dashboard.components.empty import NO_WORKERS, empty_state
 from dashboard.components.enroll import clear_snapshots, photo_inputs, verdict_grid
 from dashboard.components.privacy import privacy_notice
 from dashboard.components.tables import worker_column_config, workers_table
 
 settings = resources.settings()
+actor = auth.page_actor(Permission.WORKERS_WRITE)
 st.title("Workers")
 resources.flash()
 privacy_notice(settings, "enroll")
-actor = st.text_input("Your name (recorded in the audit log)", key="actor")
 
-workers = resources.workers(settings)
+workers = resources.workers(settings, actor)
 st.subheader(f"Enrolled workers ({len(workers)})")
 if workers:
     summary = resources.q_team_summary(settings.timeline_uri, resources.data_version(settings), settings)
@@ -43,7 +44,7 @@ with st.expander("Enroll a worker", expanded=not workers or "enroll_outcome" in 
     photos = photo_inputs(settings.max_upload_mb)
     consent = st.text_area("Consent given (required)", key="enroll_consent", placeholder=enrollment.CONSENT_TEMPLATE)
     given_by = st.text_input("Consent given by (required)", key="enroll_given_by", placeholder="worker's full name")
-    problems = enrollment.enroll_problems(worker_id, consent, given_by, actor, len(photos))
+    problems = enrollment.enroll_problems(worker_id, consent, given_by, len(photos))
     if problems:
         st.caption("To enroll: " + "; ".join(problems) + ".")
     if st.button("Enroll", type="primary", disabled=bool(problems), key="enroll_button"):

@@ -17,6 +17,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.config import get_settings, load_settings
+from core.services.actor import Actor
+from tests.accounts import sign_in
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "streamlit_app.py")
@@ -58,12 +60,14 @@ def _start_page(monkeypatch):
     monkeypatch.setattr(navigation, "START_PAGE", navigation.ANALYZE)
 
 
-def page(path: str) -> AppTest:
-    """Run the app (router + ``path`` as the start page), like a browser opening that page."""
+def page(path: str, user: str = "test-admin", role: str = "admin") -> AppTest:
+    """Run the app (router + ``path`` as the start page) signed in as ``user`` with ``role``, like a browser
+    opening that page after signing in."""
     from dashboard import navigation
 
     navigation.START_PAGE = path  # restored by the _start_page fixture's monkeypatch
-    return AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    return sign_in(at, get_settings().data_dir, user, role).run()
 
 
 def ok(at: AppTest) -> AppTest:
@@ -95,7 +99,8 @@ def enroll_direct(person: str, faces_dir: Path, worker_id: str | None = None) ->
     engine = FaceEngine(settings)
     outcome = enroll_worker(engine, settings, worker_id or person, person.replace("_", " ").title(),
                             [(p.name, p.read_bytes()) for p in photos(faces_dir, person, n=8)],
-                            "recognition on site cameras for access logging", person, "test-admin")
+                            "recognition on site cameras for access logging", person,
+                            Actor.signed_in("test-admin", "hr"))
     assert outcome.ok, outcome.message
     return worker_id or person
 
@@ -117,12 +122,14 @@ def test_navigation_defaults_to_live_camera_only_when_its_page_exists(tmp_path, 
     monkeypatch.setattr(navigation, "START_PAGE", None)
     (tmp_path / "pages").mkdir()
     for section in navigation._PAGES.values():
-        for path, _, _ in section:
+        for path, _, _, _ in section:
             if path != navigation.LIVE:
                 (tmp_path / path).write_text("")
-    assert navigation.start_page(tmp_path) == navigation.ANALYZE
+    admin, viewer = Actor.signed_in("a", "admin"), Actor.signed_in("v", "viewer")
+    assert navigation.start_page(admin, tmp_path) == navigation.ANALYZE
     (tmp_path / navigation.LIVE).write_text("")
-    assert navigation.start_page(tmp_path) == navigation.LIVE
+    assert navigation.start_page(admin, tmp_path) == navigation.LIVE
+    assert navigation.start_page(viewer, tmp_path) == navigation.HISTORY  # the first page a viewer may open
 
 
 def test_router_stops_with_a_clear_message_on_bad_settings(data_dir, monkeypatch):
@@ -137,10 +144,9 @@ def test_router_stops_with_a_clear_message_on_bad_settings(data_dir, monkeypatch
 def test_analyze_photo_shows_annotated_image_and_face_table(emotion_on, faces_dir):
     enroll_direct("ben_afflek", faces_dir)
     probe = photos(faces_dir, "ben_afflek", "val", 3)
-    at = page("pages/analyze.py")
+    at = page("pages/analyze.py", "hr-analyst", "manager")
     at.checkbox(key="upload_save").check()
     ok(at.run())
-    at.text_input(key="actor").input("hr-analyst")
     at.file_uploader(key="upload_file").set_value((probe[0].name, probe[0].read_bytes(), "image/jpeg"))
     ok(at.run())
     assert at.image, "annotated image expected"
@@ -203,10 +209,9 @@ def test_analyze_video_shows_progress_result_and_presence_chart(data_dir, shared
 
 # ------------------------------------------------------------------------------------------------ workers
 def test_workers_page_empty_state_and_enroll_button_needs_consent(data_dir, faces_dir):
-    at = ok(page("pages/workers.py"))
+    at = ok(page("pages/workers.py", "hr-admin", "hr"))
     assert any("No workers enrolled yet" in i.value for i in at.info)
     pics = photos(faces_dir, "madonna", n=2)
-    at.text_input(key="actor").set_value("hr-admin")
     at.text_input(key="enroll_id").set_value("w-1")
     at.file_uploader(key="enroll_photos").set_value([(p.name, p.read_bytes(), "image/jpeg") for p in pics])
     ok(at.run())
@@ -217,8 +222,7 @@ def test_workers_page_empty_state_and_enroll_button_needs_consent(data_dir, face
 
 def test_enroll_through_workers_page_with_upload_and_camera_snapshot(data_dir, faces_dir):
     pics = photos(faces_dir, "jerry_seinfeld", n=5)
-    at = page("pages/workers.py")
-    at.text_input(key="actor").set_value("hr-admin")
+    at = page("pages/workers.py", "hr-admin", "hr")
     at.text_input(key="enroll_id").set_value("w-jerry")
     at.text_input(key="enroll_name").set_value("Jerry")
     at.file_uploader(key="enroll_photos").set_value([(p.name, p.read_bytes(), "image/jpeg") for p in pics[:4]])
@@ -246,8 +250,7 @@ def test_enroll_with_unusable_photos_shows_each_reason(data_dir):
     from core.images import encode_jpeg
 
     blank = encode_jpeg(np.full((300, 300, 3), 128, np.uint8))
-    at = page("pages/workers.py")
-    at.text_input(key="actor").set_value("hr-admin")
+    at = page("pages/workers.py", "hr-admin", "hr")
     at.text_input(key="enroll_id").set_value("w-2")
     at.file_uploader(key="enroll_photos").set_value([("wall.jpg", blank, "image/jpeg"),
                                                       ("junk.jpg", b"not an image", "image/jpeg")])
@@ -269,10 +272,9 @@ def test_rename_and_erase_worker_with_confirmation(data_dir, faces_dir):
 
     rows = demo_frame(days=2, now="2026-01-10T12:00:00Z").head(20).assign(worker_id=worker, source="live")
     TimelineStore.from_settings(get_settings()).append(rows)
-    at = page("pages/workers.py")
+    at = page("pages/workers.py", "hr-admin", "hr")
     table = at.dataframe[0].value
     assert table["observations"].iloc[0] == 20 and table["last seen"].notna().all()
-    at.text_input(key="actor").set_value("hr-admin")
     at.text_input(key="rename_name").set_value("Madonna C.")
     ok(at.run())
     at.button(key="rename_button").click()
@@ -304,8 +306,14 @@ def test_history_empty_state_then_demo_data_without_emotion_shows_presence_only(
     assert any(t.startswith("Presence: Team") for t in titles), titles
     assert not any("Emotion" in t or "Valence" in t for t in titles), titles
     assert any("Emotion analysis is off" in i.value for i in at.info)
-    export = [b for b in at.get("download_button") if b.label == "Export CSV"]
+    assert not [b for b in at.get("download_button") if b.label == "Download CSV"]  # prepared first, audited
+    at.button(key="hist_export_prepare").click()
+    ok(at.run())
+    export = [b for b in at.get("download_button") if b.label == "Download CSV"]
     assert export
+    exported = [json.loads(line) for line in (data_dir / "audit.log").read_text().splitlines()
+                if '"timeline_export"' in line]
+    assert len(exported) == 1 and exported[0]["actor"] == "test-admin" and exported[0]["rows"] > 100
     at.button(key="history_demo_remove").click()
     ok(at.run())
     assert any("No observations yet" in i.value for i in at.info)
@@ -428,8 +436,7 @@ def test_settings_page_shows_backends_and_why(data_dir):
 
 
 def test_settings_enabling_emotion_requires_purpose_then_saves_and_reloads(data_dir):
-    at = page("pages/settings.py")
-    at.text_input(key="actor").set_value("dpo")
+    at = page("pages/settings.py", "dpo", "admin")
     at.toggle(key="set_emotion").set_value(True)
     at.button(key="FormSubmitter:privacy_form-Save privacy settings").click()
     ok(at.run())
@@ -461,9 +468,8 @@ def test_settings_run_retention_and_demo_buttons(data_dir):
 
     old = demo_frame(days=1, now=dt.datetime.now(dt.UTC) - dt.timedelta(days=400)).head(10)
     TimelineStore.from_settings(get_settings()).append(old.assign(worker_id="w-old", source="live"))
-    at = page("pages/settings.py")  # start-up retention already removed the 400-day-old rows
+    at = page("pages/settings.py", "dpo", "admin")  # start-up retention already removed the 400-day-old rows
     assert TimelineStore.from_settings(get_settings()).count() == 0
-    at.text_input(key="actor").set_value("dpo")
     at.button(key="settings_demo_load").click()
     ok(at.run())
     assert TimelineStore.from_settings(get_settings()).count() > 100

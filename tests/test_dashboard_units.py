@@ -12,6 +12,7 @@ import pytest
 
 from core.config import Settings, load_settings
 from core.errors import ImageError
+from core.services.actor import Actor
 from core.types import EMOTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,15 +113,16 @@ def test_check_upload_names_file_and_problem(settings):
 
 
 # ------------------------------------------------------------------------------------------------ enrollment
-def test_enroll_problems_require_consent_giver_actor_photos_and_a_valid_id():
+def test_enroll_problems_require_consent_giver_photos_and_a_valid_id():
     from dashboard.enrollment import enroll_problems
 
-    assert enroll_problems("w-1", "agreed to access logging", "Ann", "hr", 2) == []
-    problems = " | ".join(enroll_problems("w-1", "  ", "", "", 0))
-    assert "consent text" in problems and "who gave consent" in problems and "your name" in problems
+    assert enroll_problems("w-1", "agreed to access logging", "Ann", 2) == []
+    problems = " | ".join(enroll_problems("w-1", "  ", "", 0))
+    assert "consent text" in problems and "who gave consent" in problems
+    assert "your name" not in problems  # who records it is the signed-in account, not typed text
     assert "at least one photo" in problems
-    assert "reserved" in enroll_problems("demo-ana", "x", "y", "z", 1)[0]
-    assert "invalid" in enroll_problems("bad id!", "x", "y", "z", 1)[0]
+    assert "reserved" in enroll_problems("demo-ana", "x", "y", 1)[0]
+    assert "invalid" in enroll_problems("bad id!", "x", "y", 1)[0]
 
 
 def test_enroll_worker_refuses_without_consent_and_writes_nothing(settings, faces_dir):
@@ -131,7 +133,8 @@ def test_enroll_worker_refuses_without_consent_and_writes_nothing(settings, face
             raise AssertionError("engine must not be called without consent")
 
     photo = sorted((faces_dir / "madonna").glob("train__*.jpg"))[0]
-    outcome = enroll_worker(NoEngine(), settings, "w-1", None, [(photo.name, photo.read_bytes())], "", "Ann", "hr")
+    outcome = enroll_worker(NoEngine(), settings, "w-1", None, [(photo.name, photo.read_bytes())], "", "Ann",
+                            Actor.signed_in("hr", "hr"))
     assert not outcome.ok and "consent" in outcome.message
     assert not settings.gallery_path.exists() and not settings.audit_log_path.exists()
 
@@ -146,7 +149,7 @@ def test_enroll_worker_with_real_photos_gives_verdicts_thumbnails_and_audit(sett
     photos = [(p.name, p.read_bytes()) for p in paths] + [("junk.jpg", b"not an image")]
     settings = settings.model_copy(update={"deepface_home": weights_home})
     outcome = enroll_worker(FaceEngine(settings), settings, "w-mindy", "Mindy", photos, "access logging", "Mindy K",
-                            "hr")
+                            Actor.signed_in("hr", "hr"))
     assert outcome.ok, outcome.message
     assert len(outcome.verdicts) == 5 and outcome.accepted >= 1
     junk = next(v for v in outcome.verdicts if v.name == "junk.jpg")

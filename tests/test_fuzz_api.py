@@ -258,8 +258,10 @@ def fuzz_server(tmp_path_factory, enrolled_gallery, weights_home):
     data = tmp_path_factory.mktemp("fuzz_api_data")
     shutil.copytree(enrolled_gallery[0].folder, data / "gallery")
     log_path = data.parent / f"{data.name}-server.log"  # outside the data folder, which must not change
+    # the rate limit has its own test (tests/test_api_keys.py): here every request must reach the endpoint
     with api_server(data, log_path, weights_home, FACEDASH_API_KEY=KEY, FACEDASH_EMOTION_ENABLED="true",
-                    FACEDASH_EMOTION_PURPOSE="safety", FACEDASH_MAX_UPLOAD_MB=str(UPLOAD_MB)) as base:
+                    FACEDASH_EMOTION_PURPOSE="safety", FACEDASH_MAX_UPLOAD_MB=str(UPLOAD_MB),
+                    FACEDASH_API_RATE_LIMIT_PER_MINUTE="100000") as base:
         yield _warmed(base, data, log_path)
 
 

@@ -12,6 +12,7 @@ import cv2
 import pytest
 
 from core.cli import main
+from core.services.actor import Actor
 from tests.conftest import photos, snapshot
 
 
@@ -49,7 +50,8 @@ def test_dashboard_long_consent_giver_is_refused_and_nothing_is_written(site, en
     settings = engine_settings_factory(site)
     before = snapshot(site)
     pictures = [(p.name, p.read_bytes()) for p in photos("madonna", "train")[:2]]
-    outcome = enroll_worker(FaceEngine(settings), settings, "w-long", None, pictures, "access logging", "G" * 101, "hr")
+    outcome = enroll_worker(FaceEngine(settings), settings, "w-long", None, pictures, "access logging", "G" * 101,
+                            Actor.signed_in("hr", "hr"))
     assert not outcome.ok and "who gave consent" in outcome.message and "at most 100" in outcome.message
     assert snapshot(site) == before
 
@@ -203,7 +205,7 @@ def test_enroll_rolls_back_when_the_audit_fails_after_the_gallery_was_written(si
 
     monkeypatch.setattr(workers_service, "append_audit", failing_append)
     with pytest.raises(AuditError):
-        workers_service.enroll(FaceEngine(settings), Actor("hr", "cli"), "w-new", [
+        workers_service.enroll(FaceEngine(settings), Actor.operator("hr"), "w-new", [
             (p.name, p.read_bytes()) for p in photos("madonna", "val")[:2]], "access logging", "W New")
     assert snapshot(site / "gallery") == before  # photos, embeddings and index put back
 

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import get_settings
 from core.live import EngineAnalyzer, LiveProcessor, ProcessAnalyzer
+from tests.accounts import sign_in
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 
@@ -52,6 +53,17 @@ def live_page_env(tmp_path, monkeypatch, webrtc_calls):
     st.cache_resource.clear()  # releases the cached ProcessAnalyzer (closes it)
 
 
+def tmp_data() -> Path:
+    return get_settings().data_dir
+
+
+def test_a_viewer_gets_no_camera(live_page_env, webrtc_calls):
+    """The camera page is not in a viewer's navigation: the router opens the viewer's first page (History)."""
+    at = sign_in(AppTest.from_file(APP, default_timeout=120), tmp_data(), "watcher", "viewer").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "History" and not webrtc_calls and "live_processor" not in at.session_state
+
+
 def texts(at: AppTest) -> str:
     return "\n".join(str(e.value) for kind in ("markdown", "info", "caption") for e in at.get(kind))
 
@@ -61,7 +73,7 @@ def test_live_page_notice_processor_and_recording_toggle(live_page_env, webrtc_c
     monkeypatch.setenv("FACEDASH_ICE_SERVERS", '[{"urls": ["turn:turn.example.com:3478"], "username": "u", '
                                                '"credential": "c"}]')
     get_settings.cache_clear()
-    at = AppTest.from_file(APP, default_timeout=120).run()
+    at = sign_in(AppTest.from_file(APP, default_timeout=120), tmp_data(), "lead", "manager").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Live camera"
     page = texts(at)
@@ -93,7 +105,7 @@ def test_live_page_notice_processor_and_recording_toggle(live_page_env, webrtc_c
 
 def test_live_page_thread_mode_uses_the_shared_engine(live_page_env, monkeypatch):
     monkeypatch.setenv("FACEDASH_LIVE_ANALYSIS", "thread")
-    at = AppTest.from_file(APP, default_timeout=180).run()
+    at = sign_in(AppTest.from_file(APP, default_timeout=180), tmp_data(), "lead", "manager").run()
     assert not at.exception, [e.value for e in at.exception]
     processor = at.session_state["live_processor"]
     assert isinstance(processor.analyzer, EngineAnalyzer), type(processor.analyzer)

@@ -23,7 +23,9 @@ from core.audit import read_audit_log
 from core.cli import main
 from core.config import get_settings, load_settings
 from core.gallery import Gallery
+from core.services.actor import Actor
 from core.timeline import TimelineStore
+from tests.accounts import make_key, sign_in
 from tests.conftest import REPO, api_server, photos
 
 ROW_FIELDS_THAT_DIFFER = ["obs_id", "time", "source"]  # when and through which front-end: by design
@@ -79,10 +81,11 @@ def store_via_cli(data: Path, photo: Path, capsys) -> None:
 
 
 def store_via_api(data: Path, photo: Path, weights_home: Path) -> None:
+    key = make_key(data, "hr", ("analyze", "store"))
     with api_server(data, data.parent / "server.log", weights_home, **EMOTION_ENV) as base:
         with open(photo, "rb") as handle:
             response = requests.post(f"{base}/v1/analyze", files={"image": (photo.name, handle)},
-                                     params={"store": "true"}, timeout=300)
+                                     params={"store": "true"}, headers={"X-API-Key": key}, timeout=300)
     assert response.status_code == 200, response.text
     answer = response.json()
     assert answer["stored"] == 1 and answer["not_stored_unknown"] == 1
@@ -92,10 +95,9 @@ def store_via_dashboard(data: Path, photo: Path) -> None:
     from dashboard import navigation
 
     navigation.START_PAGE = navigation.ANALYZE
-    at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=180).run()
+    at = sign_in(AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=180), data, "hr", "hr").run()
     at.checkbox(key="upload_save").check()
     at.run()
-    at.text_input(key="actor").input("hr")
     at.file_uploader(key="upload_file").set_value((photo.name, photo.read_bytes(), "image/jpeg"))
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -137,7 +139,7 @@ def test_cli_api_and_dashboard_store_the_same_rows_and_audit_line(tmp_path, enro
     assert comparable(first["cli"]) == comparable(first["api"]) == comparable(first["dashboard"])
     assert comparable(first["cli"])["rows"] == 1 and comparable(first["cli"])["not_stored_unknown"] == 1
     assert {(r["actor"], r["via"], r["source"]) for r in first.values()} == {
-        ("hr", "cli", "cli"), ("api-client", "api", "api"), ("hr", "dashboard", "upload")}
+        ("hr", "cli", "cli"), ("hr", "api", "api"), ("hr", "dashboard", "upload")}  # the account, the key's name
 
 
 def test_enroll_rename_erase_write_the_same_audit_fields_from_cli_and_dashboard(tmp_path, enrolled_gallery,
@@ -156,13 +158,14 @@ def test_enroll_rename_erase_write_the_same_audit_fields_from_cli_and_dashboard(
     capsys.readouterr()
 
     dash_data = make_data_dir(tmp_path / "dashboard", enrolled_gallery)
+    hr = Actor.signed_in("hr", "hr")  # the signed-in account, as the Workers page passes it
     front_end_env(dash_data)
     settings = get_settings()
     outcome = enrollment.enroll_worker(FaceEngine(settings), settings, "w-elton", "Elton",
-                                       [(p.name, p.read_bytes()) for p in pictures], consent, "Elton J", "hr")
+                                       [(p.name, p.read_bytes()) for p in pictures], consent, "Elton J", hr)
     assert outcome.ok, outcome.message
-    enrollment.rename_worker(settings, "w-elton", "Sir Elton", "hr")
-    enrollment.erase(settings, "w-elton", "w-elton", "hr")
+    enrollment.rename_worker(settings, "w-elton", "Sir Elton", hr)
+    enrollment.erase(settings, "w-elton", "w-elton", hr)
 
     for action in ("enroll", "rename", "erase_worker"):
         cli, dash = audit_lines(cli_data, action), audit_lines(dash_data, action)

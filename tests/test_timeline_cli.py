@@ -143,7 +143,7 @@ def test_erase_command_deletes_rows_gallery_entry_and_logs(settings, enrolled, c
 
 
 def test_erase_worker_rows_only_and_gallery_only(settings, enrolled):
-    dpo = Actor("dpo", "cli")
+    dpo = Actor.operator("dpo")
     summary = erase(settings, dpo, "w2")  # has rows, not enrolled
     assert summary.rows_deleted == 15 and summary.gallery_removed is False
     summary = erase(settings, dpo, "w3")  # enrolled, no rows
@@ -177,7 +177,7 @@ def test_erasure_is_one_command():
 
 
 def test_audit_refuses_biometric_data(settings):
-    hr = Actor("hr", "dashboard")
+    hr = Actor.signed_in("hr", "hr")
     record = audit(settings, "consent_recorded", hr, "w1", purpose="safety")
     assert read_audit_log(settings)[-1]["subject"] == "w1" and record["action"] == "consent_recorded"
     with pytest.raises(AuditError, match="embedding"):
@@ -193,7 +193,7 @@ def test_audit_refuses_biometric_data(settings):
 
 
 def test_erase_removes_real_gallery_entry(settings, enrolled):
-    summary = erase(settings, Actor("hr-admin", "dashboard"), "w1")
+    summary = erase(settings, Actor.signed_in("hr-admin", "hr"), "w1")
     assert summary.gallery_removed is True and summary.rows_deleted == 15
     assert not Gallery(settings.gallery_path).has_worker("w1")
     assert "w1" not in raw_workers(settings)

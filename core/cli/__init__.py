@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from core.cli import admin, check, faces
+from core.cli import admin, check, faces, users
 from core.cli.common import settings_from
 from core.errors import FaceDashError
 
@@ -160,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=argparse.ArgumentParser)
     _face_commands(sub, common)
     _admin_commands(sub, common)
+    users.add_commands(sub, common)
     return parser
 
 

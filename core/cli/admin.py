@@ -16,7 +16,7 @@ log = logging.getLogger("core.cli")
 
 
 def cmd_workers_list(args, settings) -> int:
-    found = workers.list_workers(settings)
+    found = workers.list_workers(settings, actor_from(args))
     emit(args, [{"worker_id": w.worker_id, "name": w.name, "photo_count": w.photo_count, "enrolled_at": w.enrolled_at}
                 for w in found],
          "\n".join(f"{w.worker_id}\t{w.name}\t{w.photo_count} photo(s)\tenrolled {w.enrolled_at}" for w in found)

@@ -30,7 +30,8 @@ def settings_from(args):
 
 
 def actor_from(args) -> Actor:
-    return Actor(args.actor, "cli")
+    """The operator on the server (admin rights, audited under the login name or --actor): see docs/security.md."""
+    return Actor.operator(args.actor)
 
 
 def load_engine(args, settings):

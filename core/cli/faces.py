@@ -72,7 +72,7 @@ def _entry(path, found) -> dict:
 def cmd_identify(args, settings) -> int:
     engine = load_engine(args, settings)
     results, failed = _each_image(args, settings, args.images,
-                                  lambda name, image: analysis.identify_image(engine, name, image, "cli"))
+                                  lambda name, image: analysis.identify_image(engine, actor_from(args), name, image, "cli"))
     names = engine.gallery.display_names()
     entries = [_entry(p, r) for p, r in zip(args.images, results)]
     human = []
@@ -109,7 +109,7 @@ def cmd_analyze(args, settings) -> int:
     if video:
         return _analyze_video(args, settings, engine, out)
     results, failed = _each_image(args, settings, [args.input],
-                                  lambda name, image: analysis.analyze_image(engine, name, image, "cli"))
+                                  lambda name, image: analysis.analyze_image(engine, actor_from(args), name, image, "cli"))
     found = results[0]
     entry = _entry(args.input, found)
     if failed:
@@ -155,8 +155,8 @@ def _write_annotated(out: Path, found, names) -> None:
 def _analyze_video(args, settings, engine, out: Path | None) -> int:
     bar = progress(args, 0, "frames")
     try:
-        found = analysis.analyze_video_file(engine, str(args.input), Path(args.input), "cli", every_n=args.every,
-                                            out=out, progress=bar)
+        found = analysis.analyze_video_file(engine, actor_from(args), str(args.input), Path(args.input), "cli",
+                                            every_n=args.every, out=out, progress=bar)
     finally:
         bar.close()
     result = found.video
@@ -185,7 +185,7 @@ def cmd_emotion(args, settings) -> int:
     from core.runtime import import_tensorflow_quietly
 
     if not settings.emotion_active:  # the purpose gate comes before any model or file is read
-        analysis.emotions_of_crops(settings, None, [])
+        analysis.emotions_of_crops(settings, actor_from(args), None, [])
     if not args.verbose:
         import_tensorflow_quietly()
     model = create_emotion_model(resolve_emotion_backend(settings.emotion_backend).name, prepare_weights(settings))
@@ -199,7 +199,7 @@ def cmd_emotion(args, settings) -> int:
         except ImageError as exc:
             warn(str(exc))
             failed += 1
-    for entry, result in zip(entries, analysis.emotions_of_crops(settings, model, crops)):
+    for entry, result in zip(entries, analysis.emotions_of_crops(settings, actor_from(args), model, crops)):
         entry.update(emotion={"label": result.label, "scores": {k: round(v, 6) for k, v in result.as_dict().items()},
                               "model": result.model}, valence=result.valence)
     emit(args, entries, "\n".join(f"{e['image']}: {e['emotion']['label']} ({e['valence']})" for e in entries))

@@ -1,15 +1,22 @@
 """Who performs a use-case: every service call takes an :class:`Actor`, and every audit line records it.
 
-The front-end that received the request says who the actor is: the CLI the login name (or ``--actor``), the HTTP
-API the key's holder, the dashboard the person at the keyboard (free text today; the signed-in account once
-sign-in exists). Services never guess an actor.
+The front-end that received the request says who the actor is and what they may do:
+
+- the dashboard: the signed-in account (or identity-provider user) with its role (:meth:`Actor.signed_in`);
+- the HTTP API: the API key's name with the permissions of its scopes (:meth:`Actor.api_key`);
+- the CLI: the operator of the server (:meth:`Actor.operator`), the login name (or ``--actor``) with the admin
+  role: whoever can run it can read the data folder anyway; it is audited like everyone else;
+- the system itself for scheduled work such as retention at start-up (:meth:`Actor.system`).
+
+Services never guess an actor, and check its permissions (core/services/access.py) before they do anything.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
+from core.auth.roles import ALL_PERMISSIONS, Permission, role_permissions, scope_permissions
 from core.errors import FaceDashError
 from core.services.limits import CONTROL_CHARACTERS
 
@@ -29,10 +36,13 @@ class ActorError(FaceDashError):
 
 @dataclass(frozen=True)
 class Actor:
-    """``name`` who (a person's name or login, an API key's name, ``system``); ``via`` which front-end."""
+    """``name`` who (an account, an API key's name, a login name, ``system``); ``via`` which front-end;
+    ``permissions`` what they may do; ``role`` the role those came from (None for an API key)."""
 
     name: str
     via: Channel
+    permissions: frozenset[Permission] = field(default=frozenset())
+    role: str | None = None
 
     def __post_init__(self) -> None:
         name = self.name.strip() if isinstance(self.name, str) else ""
@@ -43,7 +53,24 @@ class Actor:
         if self.via not in CHANNELS:
             raise ActorError(f"unknown channel {self.via!r}; one of {', '.join(CHANNELS)}")
         object.__setattr__(self, "name", name)
+        object.__setattr__(self, "permissions", frozenset(self.permissions))
+
+    def can(self, permission: Permission) -> bool:
+        return permission in self.permissions
+
+    @classmethod
+    def signed_in(cls, name: str, role: str, via: Channel = "dashboard") -> Actor:
+        return cls(name, via, role_permissions(role), role)
+
+    @classmethod
+    def api_key(cls, name: str, scopes) -> Actor:
+        return cls(name, "api", scope_permissions(scopes), None)
+
+    @classmethod
+    def operator(cls, name: str) -> Actor:
+        """The CLI's user on the server: admin rights (they hold the data folder's files anyway), audited."""
+        return cls(name, "cli", ALL_PERMISSIONS, "admin")
 
     @classmethod
     def system(cls, name: str = "system") -> Actor:
-        return cls(name, "system")
+        return cls(name, "system", ALL_PERMISSIONS, "system")

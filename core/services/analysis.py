@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from core.audit import audit
+from core.auth.roles import Permission
 from core.errors import EmotionDisabledError, ImageError
+from core.services.access import require
 from core.services.actor import Actor
 from core.services.limits import check_upload_size
 from core.services.observations import StoredRows, store_observations
@@ -52,8 +54,9 @@ def decode_upload(settings, name: str, data: bytes) -> np.ndarray:
     return decode_image(data, name, settings.max_image_pixels)
 
 
-def identify_image(engine, name: str, image: np.ndarray, source: str) -> ImageAnalysis:
+def identify_image(engine, actor: Actor, name: str, image: np.ndarray, source: str) -> ImageAnalysis:
     """Who is in the image (no emotion is inferred): each face's identity, or unknown."""
+    require(engine.settings, actor, Permission.IDENTIFY, "identify faces")
     faces = engine.detect(image)
     matches = engine.identify(image, faces)
     when = utcnow()
@@ -61,16 +64,19 @@ def identify_image(engine, name: str, image: np.ndarray, source: str) -> ImageAn
     return ImageAnalysis(name, image, observations, False)
 
 
-def analyze_image(engine, name: str, image: np.ndarray, source: str) -> ImageAnalysis:
+def analyze_image(engine, actor: Actor, name: str, image: np.ndarray, source: str) -> ImageAnalysis:
     """Identity and (when enabled for a purpose) emotion of every face in one image."""
+    require(engine.settings, actor, Permission.ANALYZE, "analyse photos")
     observations = engine.analyze(image, source=source, when=utcnow())
     return ImageAnalysis(name, image, observations, engine.emotion_enabled)
 
 
-def analyze_video_file(engine, name: str, path: Path, source: str, every_n: int = 5, out: Path | None = None,
-                       progress: Progress | None = None) -> VideoAnalysis:
+def analyze_video_file(engine, actor: Actor, name: str, path: Path, source: str, every_n: int = 5,
+                       out: Path | None = None, progress: Progress | None = None) -> VideoAnalysis:
     """Every ``every_n``-th frame of a video file; identities voted over each face's recent frames."""
     from core.video import analyze_video
+
+    require(engine.settings, actor, Permission.ANALYZE, "analyse videos")
 
     if isinstance(every_n, bool) or not isinstance(every_n, int) or not 1 <= every_n <= 300:
         raise ImageError(f"every n-th frame: n must be a whole number from 1 to 300 (got {every_n!r})")
@@ -87,6 +93,7 @@ def analyze_video_file(engine, name: str, path: Path, source: str, every_n: int 
 def store_analysis(settings, store, actor: Actor, name: str, observations: list[Observation],
                    source: str) -> StoredRows:
     """Store the observations the policy allows (enrolled workers only) and audit what was stored."""
+    require(settings, actor, Permission.STORE, "store observations in the timeline")
     stored = store_observations(store, observations)
     workers = sorted({o.identity.worker_id for o in observations if o.identity.worker_id is not None})  # is_known
     audit(settings, "observations_stored", actor, None, source=source, input=Path(name).name[:200],
@@ -95,8 +102,9 @@ def store_analysis(settings, store, actor: Actor, name: str, observations: list[
     return stored
 
 
-def emotions_of_crops(settings, model, crops: list[np.ndarray]) -> list[EmotionResult]:
+def emotions_of_crops(settings, actor: Actor, model, crops: list[np.ndarray]) -> list[EmotionResult]:
     """Emotions of already-aligned face crops (model evaluation); refused unless enabled for a purpose."""
+    require(settings, actor, Permission.ANALYZE, "infer emotions of face crops")
     if not settings.emotion_active:
         raise EmotionDisabledError(
             "emotion analysis is disabled: enable it only for a medical or safety purpose "

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from core.audit import append_audit, audit_record
+from core.auth.roles import Permission
 from core.config import save_overrides
 from core.errors import ConfigError
+from core.services.access import require
 from core.services.actor import Actor
 from core.services.limits import MAX_TEXT
 
@@ -43,6 +45,7 @@ def privacy_problems(emotion_enabled: bool, purpose: str | None, purpose_text: s
 
 def save_privacy(settings, actor: Actor, choice: PrivacyChoice) -> Path:
     """Validate and save the privacy settings; returns the overrides file written."""
+    require(settings, actor, Permission.PRIVACY, "change the privacy settings")
     problems = privacy_problems(choice.emotion_enabled, choice.emotion_purpose, choice.emotion_purpose_text)
     if problems:
         raise ConfigError("Not saved: " + "; ".join(problems) + ".")
@@ -60,6 +63,7 @@ def save_privacy(settings, actor: Actor, choice: PrivacyChoice) -> Path:
 
 def save_recognition(settings, actor: Actor, threshold: float | None) -> Path:
     """Save (or with ``threshold=None`` remove) the identity-threshold override."""
+    require(settings, actor, Permission.SETTINGS, "change the recognition threshold")
     if threshold is not None and not (math.isfinite(threshold) and threshold > 0):
         raise ConfigError("Not saved: the identity threshold must be a number greater than 0")
     record = audit_record("settings_recognition", actor, None, identity_threshold=threshold)
@@ -70,6 +74,7 @@ def save_recognition(settings, actor: Actor, threshold: float | None) -> Path:
 
 def save_calibration(engine, actor: Actor, result: dict) -> Path:
     """Save a calibration run's threshold (and margin) for the engine's model and metric; audited."""
+    require(engine.settings, actor, Permission.SETTINGS, "save a calibration")
     threshold = result.get("threshold")
     if not isinstance(threshold, (int, float)) or not math.isfinite(threshold) or threshold <= 0:
         raise ConfigError(f"the calibration chose no usable threshold ({threshold!r}); nothing was saved")

@@ -25,10 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from core.audit import append_audit, audit, audit_record
+from core.auth.roles import Permission
 from core.config import get_settings, overrides_file, overrides_file_problem
 from core.errors import FaceDashError, GalleryError
 from core.gallery import WORKER_ID, Gallery
 from core.gallery_files import CorruptFileError, load_embeddings, load_index
+from core.services.access import require
 from core.services.actor import Actor
 
 log = logging.getLogger(__name__)
@@ -259,6 +261,7 @@ def repair(settings, actor: Actor, report: HealthReport | None = None) -> Health
 
     Settings and calibration files are moved aside; embeddings files are deleted, then the engine (loaded only
     when there is something to rebuild) re-embeds the kept photos of the current recognition model."""
+    require(settings, actor, Permission.MAINTENANCE, "repair stored files")
     report = report or inspect(settings)
     report.repair_ran = True
     todo = [f for f in report.files if f.status == REPAIRABLE]

@@ -14,10 +14,15 @@ from typing import Any
 import pandas as pd
 
 from core.audit import MAX_AUDIT_STRING, audit
+from core.auth.roles import Permission
 from core.errors import UnknownWorkerError
+from core.services.access import require
 from core.services.actor import Actor
+from core.types import EMOTIONS
 
 log = logging.getLogger(__name__)
+#: Columns that carry emotion (left out of exports while emotion analysis is off).
+EMOTION_COLUMNS = (*EMOTIONS, "label", "valence", "valence_score", "emotion_model")
 MAX_RETENTION_DAYS = 36_500  # a century: longer cutoffs overflow the timestamps, and mean "keep for ever" anyway
 
 
@@ -39,6 +44,7 @@ def apply_retention(settings, actor: Actor, days: int | None = None, now: Any = 
     """Delete timeline rows older than ``days`` (default ``settings.retention_days``); returns rows deleted."""
     from core.timeline import TimelineArgumentError, TimelineStore, enforce_retention
 
+    require(settings, actor, Permission.RETENTION, "run the retention rule")
     days = settings.retention_days if days is None else days
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_RETENTION_DAYS:
         raise TimelineArgumentError(f"retention must be a whole number of days from 1 to {MAX_RETENTION_DAYS} "
@@ -60,6 +66,7 @@ def export_worker(settings, actor: Actor, worker_id: str, since: Any = None, unt
     from core.gallery import WORKER_ID
     from core.timeline import TimelineArgumentError, TimelineStore, to_utc
 
+    require(settings, actor, Permission.EXPORT, "export a worker's history", worker_id)
     if not isinstance(worker_id, str) or not WORKER_ID.fullmatch(worker_id):
         raise UnknownWorkerError(f"{worker_id!r} is not a worker id (1-64 letters, digits, '_', '-' or '.')")
     since, until = to_utc(since, "--since"), to_utc(until, "--until")
@@ -77,6 +84,22 @@ def export_worker(settings, actor: Actor, worker_id: str, since: Any = None, unt
     return Export(worker_id, frame, problems)
 
 
+def export_rows(settings, actor: Actor, workers: list[str], since: Any = None, until: Any = None,
+                with_emotion: bool = True) -> pd.DataFrame:
+    """The rows of ``workers`` in ``[since, until)`` for a download (the dashboard's team or worker export); audited.
+    ``with_emotion=False`` leaves the emotion columns out (emotion analysis off)."""
+    from core.timeline import TimelineStore
+
+    require(settings, actor, Permission.EXPORT, "export the history", workers[0] if len(workers) == 1 else None)
+    with TimelineStore.from_settings(settings) as store:
+        frame = store.read(list(workers), since, until)
+    if not with_emotion:
+        frame = frame.drop(columns=[c for c in EMOTION_COLUMNS if c in frame.columns])
+    audit(settings, "timeline_export", actor, workers[0] if len(workers) == 1 else None, rows=len(frame),
+          format="csv", workers=sorted(workers)[:50], since=since, until=until)
+    return frame
+
+
 def timeline_stats(settings) -> dict:
     from core.timeline import TimelineStore
 
@@ -86,6 +109,8 @@ def timeline_stats(settings) -> dict:
 
 def compact(settings, actor: Actor) -> dict:
     from core.timeline import TimelineStore
+
+    require(settings, actor, Permission.MAINTENANCE, "compact the timeline store")
 
     with TimelineStore.from_settings(settings) as store:
         summary = store.compact()
@@ -100,6 +125,7 @@ def load_demo(settings, actor: Actor) -> tuple[int, int]:
     from core.demo import load_demo as _load
     from core.timeline import TimelineStore
 
+    require(settings, actor, Permission.DEMO, "load the demo history")
     days = min(14, settings.retention_days)
     with TimelineStore.from_settings(settings) as store:
         written = _load(store, days=days)
@@ -111,6 +137,7 @@ def remove_demo(settings, actor: Actor) -> int:
     from core.demo import remove_demo as _remove
     from core.timeline import TimelineStore
 
+    require(settings, actor, Permission.DEMO, "remove the demo history")
     with TimelineStore.from_settings(settings) as store:
         deleted = _remove(store)
     audit(settings, "demo_remove", actor, rows_deleted=deleted)

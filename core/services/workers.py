@@ -9,13 +9,15 @@ erasure; the audit record is built (and validated) before the gallery is touched
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from core.audit import MAX_AUDIT_STRING, append_audit, audit, audit_record, ensure_writable
+from core.auth.roles import Permission
 from core.errors import EnrollmentError, FaceDashError, UnknownWorkerError
 from core.gallery import Consent, Gallery, WorkerInfo, validate_worker_id
 from core.quality import PhotoVerdict
+from core.services.access import require
 from core.services.actor import Actor
 from core.services.limits import CONTROL_CHARACTERS, MAX_NAME, MAX_TEXT, check_text, check_upload_size
 
@@ -73,6 +75,7 @@ def enroll(engine, actor: Actor, worker_id: str, photos: list[tuple[str, bytes]]
     consent; nothing is written then.
     """
     settings = engine.settings
+    require(settings, actor, Permission.WORKERS_WRITE, "enroll workers", worker_id)
     worker_id = clean_worker_id(worker_id)
     text = check_text("the consent text (what the worker agreed to, and for what purpose)", consent_text, MAX_TEXT,
                       multiline=True)
@@ -114,6 +117,7 @@ def enroll(engine, actor: Actor, worker_id: str, photos: list[tuple[str, bytes]]
 
 def rename(settings, actor: Actor, worker_id: str, new_name: str) -> str:
     """Change a worker's display name; returns the new name."""
+    require(settings, actor, Permission.WORKERS_WRITE, "rename workers", worker_id)
     worker_id = clean_worker_id(worker_id)
     name = check_text("the new display name", new_name, MAX_NAME)
     record = audit_record("rename", actor, worker_id)
@@ -129,12 +133,18 @@ def rename(settings, actor: Actor, worker_id: str, new_name: str) -> str:
     return name
 
 
-def list_workers(settings) -> list[WorkerInfo]:
-    """Enrolled workers (ids, names, photo counts, consent records; no biometric data)."""
-    return Gallery(settings.gallery_path).workers()
+def list_workers(settings, actor: Actor) -> list[WorkerInfo]:
+    """Enrolled workers (ids, names, photo counts, consent records; no biometric data). Consent records are left
+    out (``consent={}``) for an actor who may not read them."""
+    require(settings, actor, Permission.WORKERS_READ, "list the enrolled workers")
+    found = Gallery(settings.gallery_path).workers()
+    if actor.can(Permission.CONSENT_READ):
+        return found
+    return [replace(w, consent={}) for w in found]
 
 
-def display_names(settings) -> dict[str, str]:
+def display_names(settings, actor: Actor) -> dict[str, str]:
+    require(settings, actor, Permission.WORKERS_READ, "see the workers' names")
     return Gallery(settings.gallery_path).display_names()
 
 
@@ -147,6 +157,7 @@ def erase(settings, actor: Actor, worker_id: str) -> EraseResult:
     """
     from core.timeline import TimelineStore
 
+    require(settings, actor, Permission.WORKERS_WRITE, "erase workers", worker_id)
     if not isinstance(worker_id, str) or not worker_id:
         raise UnknownWorkerError("erasure needs a worker id")
     if CONTROL_CHARACTERS.search(worker_id) and not Gallery(settings.gallery_path).has_worker(worker_id):
