@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import streamlit as st
 
@@ -24,7 +25,7 @@ from core.auth import oidc
 from core.auth.roles import ROLE_DESCRIPTIONS, Permission
 from core.auth.throttle import SignInThrottle
 from core.config import Settings
-from core.errors import FaceDashError
+from core.errors import ConfigError, FaceDashError
 from core.services import users
 from core.services.actor import Actor
 from core.services.users import Session
@@ -109,7 +110,13 @@ def gate(settings: Settings) -> Actor:
 
 
 def _only_page(render, title: str, icon: str) -> None:
-    st.navigation([st.Page(render, title=title, icon=icon)], position="hidden").run()
+    """Show ``render`` whatever address was opened, and stop. It also answers at every page's address (hidden
+    aliases): a link to /history opens the sign-in form there, with no "page not found", and once signed in the
+    same address opens History (when the role may)."""
+    from dashboard.navigation import PAGE_PERMISSIONS
+
+    aliases = [st.Page(render, title=title, icon=icon, url_path=Path(path).stem) for path in PAGE_PERMISSIONS]
+    st.navigation([st.Page(render, title=title, icon=icon, default=True), *aliases], position="hidden").run()
     st.stop()
 
 
@@ -171,6 +178,12 @@ def _setup_page(settings: Settings) -> None:
 
 
 def _oidc_gate(settings: Settings) -> Actor:
+    from dashboard.settings import read_streamlit_secrets
+
+    if "auth" not in read_streamlit_secrets():
+        raise ConfigError("auth_mode is 'oidc' but the secrets (.streamlit/secrets.toml, or the app's secrets on "
+                          "Community Cloud) have no [auth] table: add the identity provider there "
+                          "(docs/security.md), or set auth_mode to 'accounts'")
     user = st.user
     if not user.is_logged_in:
         def login_page() -> None:
@@ -199,6 +212,9 @@ def _oidc_gate(settings: Settings) -> Actor:
 def account_box(settings: Settings, actor: Actor) -> None:
     """Sidebar: who is signed in, with which role, and the sign-out button."""
     st.caption(f"Signed in as **{actor.name}** ({actor.role}: {ROLE_DESCRIPTIONS.get(actor.role or '', '')})")
+    if settings.auth_mode == "accounts":
+        with st.popover("Change my password", icon=":material/password:"):
+            _own_password_form(settings, actor)
     if st.button("Sign out", key="sign_out", icon=":material/logout:"):
         if settings.auth_mode == "oidc":
             _end_session(settings, "signed out")
@@ -206,6 +222,26 @@ def account_box(settings: Settings, actor: Actor) -> None:
         _end_session(settings, "signed out")
         st.session_state[NOTICE_KEY] = "You are signed out."
         st.rerun()
+
+
+def _own_password_form(settings: Settings, actor: Actor) -> None:
+    with st.form("own_password", clear_on_submit=True):
+        current = st.text_input("Current password", type="password", key="own_current",
+                                autocomplete="current-password")
+        new = st.text_input("New password", type="password", key="own_new", autocomplete="new-password",
+                            help="At least 12 characters, not containing your user name.")
+        again = st.text_input("New password again", type="password", key="own_again", autocomplete="new-password")
+        if not st.form_submit_button("Change password"):
+            return
+    if new != again:
+        st.error("The two new passwords differ.", icon=":material/error:")
+        return
+    try:
+        users.change_own_password(settings, actor, current, new)
+    except FaceDashError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return
+    st.success("Password changed.", icon=":material/check_circle:")
 
 
 def page_actor(permission: Permission) -> Actor:

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.auth.roles import Permission
 from dashboard import auth, history, resources
-from dashboard.components.empty import NO_OBSERVATIONS, empty_state
+from dashboard.components.empty import NO_OBSERVATIONS, NO_OBSERVATIONS_VIEWER, empty_state
 from dashboard.components.privacy import privacy_notice
 
 settings = resources.settings()
@@ -19,7 +19,7 @@ workers = resources.q_workers(settings.timeline_uri, version, settings)
 if stats["rows"] == 0 or not workers:
     if stats["rows"]:
         st.info(f"The store holds {stats['rows']} observation(s), all of unknown faces: nothing to chart per worker.")
-    empty_state(NO_OBSERVATIONS)
+    empty_state(NO_OBSERVATIONS if actor.can(Permission.LIVE) else NO_OBSERVATIONS_VIEWER)
     history.demo_buttons(settings, "history_demo", actor)
     st.stop()
 if (problem := history.team_only_problem(actor, workers)) is not None:

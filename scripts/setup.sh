@@ -14,9 +14,12 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 files="requirements.txt requirements-extras.txt"
+stamp_of() { echo "$VENV/.installed-$(cat "$@" | sha256sum | cut -c1-16)"; }
+dev_stamp=$(stamp_of $files requirements-dev.txt)
 [ $dev = 1 ] && files="$files requirements-dev.txt"
-stamp="$VENV/.installed-$(cat $files | sha256sum | cut -c1-16)"
-if [ ! -f "$stamp" ]; then
+stamp=$(stamp_of $files)
+# a dev installation holds the runtime one too (`make run` after `make test` installs nothing)
+if [ ! -f "$stamp" ] && ! { [ $dev = 0 ] && [ -f "$dev_stamp" ]; }; then
   echo "setup: installing pinned packages (first run takes a few minutes)"
   "$VENV/bin/python" -m pip install -q --upgrade "pip==26.3" 2>&1 | grep -v "^WARNING: Location" || true
   "$VENV/bin/python" -m pip install -q -r requirements.txt 2>&1 | grep -v "^WARNING: Location" || true

@@ -236,3 +236,19 @@ def test_settings_take_the_role_mapping_as_json(monkeypatch, tmp_path):
     with pytest.raises(ConfigError, match="OIDC_ROLES"):
         load_settings(data_dir=tmp_path)
     assert os.environ["FACEDASH_OIDC_ROLES"]
+
+
+def test_people_change_their_own_password_only_with_the_current_one(settings):
+    users.add_user(settings, Actor.operator("root"), "ada", "viewer", PASSWORD)
+    ada = Actor.signed_in("ada", "viewer")
+    with pytest.raises(users.SignInError, match="current password is wrong"):
+        users.change_own_password(settings, ada, "not-it-at-all", "a-brand-new-passphrase")
+    users.change_own_password(settings, ada, PASSWORD, "a-brand-new-passphrase")
+    assert users.sign_in(settings, SignInThrottle(), "ada", "a-brand-new-passphrase", "x").role == "viewer"
+    from core.services.access import PermissionDeniedError
+
+    with pytest.raises(PermissionDeniedError):  # without users.manage: not even for their own account
+        users.set_password(settings, ada, "ada", "yet-another-passphrase")
+    outcomes = [r["outcome"] for r in map(json.loads, settings.audit_log_path.read_text().splitlines())
+                if r["action"] == "user_password"]
+    assert outcomes == ["failed", "done"]

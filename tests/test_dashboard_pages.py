@@ -291,7 +291,8 @@ def test_rename_and_erase_worker_with_confirmation(data_dir, faces_dir):
     assert any("Erased w-mad" in s.value and "20 timeline row(s)" in s.value for s in at.success)
     assert TimelineStore.from_settings(get_settings()).count() == 0
     audit = [json.loads(line) for line in (data_dir / "audit.log").read_text().splitlines()]
-    assert [a["action"] for a in audit][-2:] == ["rename", "erase_worker"]
+    assert [(a["action"], a["actor"], a["via"]) for a in audit][-2:] == [
+        ("rename", "hr-admin", "dashboard"), ("erase_worker", "hr-admin", "dashboard")]  # the signed-in account
 
 
 # ------------------------------------------------------------------------------------------------ history

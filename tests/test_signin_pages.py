@@ -267,3 +267,50 @@ def test_a_viewer_sees_team_charts_only(data_dir):
     ok(manager.switch_page("pages/history.py").run())
     assert len(manager.selectbox(key="hist_scope").options) == 5  # the team and each demo worker
     assert not [b for b in manager.button if b.key == "hist_export_prepare"]  # exports are HR's
+
+
+# ------------------------------------------------------------------------------------------------ OIDC
+AUTH_SECRETS = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "not-a-secret",
+                "client_id": "facedash", "client_secret": "not-a-secret",
+                "server_metadata_url": "https://idp.example/.well-known/openid-configuration"}
+
+
+@pytest.fixture
+def oidc(data_dir, monkeypatch):
+    monkeypatch.setenv("FACEDASH_AUTH_MODE", "oidc")
+    monkeypatch.setenv("FACEDASH_OIDC_ROLES", '{"ada@corp.example": "admin", "@corp.example": "viewer"}')
+    get_settings.cache_clear()
+    return data_dir
+
+
+def oidc_app(user: dict) -> AppTest:
+    at = app()
+    at.secrets["auth"] = AUTH_SECRETS
+    at.user = user
+    return ok(at.run())
+
+
+def test_oidc_users_get_their_mapped_role(oidc):
+    at = oidc_app({"is_logged_in": True, "email": "ada@corp.example", "email_verified": True})
+    assert titles(at) == ["Analyze an upload"]
+    assert any("Signed in as **ada@corp.example** (admin" in c.value for c in at.sidebar.caption)
+    viewer = oidc_app({"is_logged_in": True, "email": "carl@corp.example"})
+    assert titles(viewer) == ["History"]
+    lines = audit(oidc, "sign_in")
+    assert [(r["actor"], r["provider"]) for r in lines] == [("ada@corp.example", "oidc"), ("carl@corp.example", "oidc")]
+
+
+def test_oidc_unmapped_or_signed_out_users_reach_nothing(oidc):
+    stranger = oidc_app({"is_logged_in": True, "email": "eve@elsewhere.example"})
+    assert titles(stranger) == ["No access"] and any("has no role" in e.value for e in stranger.error)
+    signed_out = oidc_app({"is_logged_in": False})
+    assert titles(signed_out) == ["Sign in to FaceDash"]
+    assert [b.label for b in signed_out.button] == ["Sign in with your organisation's account"]
+
+
+def test_oidc_without_auth_secrets_says_what_is_missing(oidc):
+    at = app()
+    at.user = {"is_logged_in": True, "email": "ada@corp.example"}
+    ok(at.run())
+    assert titles(at) == ["FaceDash cannot start"]
+    assert any("no [auth] table" in e.value for e in at.error)

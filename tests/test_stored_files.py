@@ -347,6 +347,24 @@ def test_unreadable_audit_lines_are_counted_and_the_log_never_rewritten(data, ca
     assert log.read_bytes() == raw
 
 
+@pytest.mark.parametrize("name,kind", [("accounts.json", "accounts"), ("api_keys.json", "API keys")])
+def test_corrupt_accounts_or_keys_file_is_reported_and_never_rewritten(data, capsys, name, kind):
+    from tests.accounts import make_account, make_key
+
+    make_account(data, "ada", "admin")
+    make_key(data)
+    code, files = check(capsys)
+    assert code == 0 and files[f"auth/{name}"]["status"] == "ok" and files[f"auth/{name}"]["kind"] == kind
+    target = data / "auth" / name
+    target.write_text('{"version": 1, "accounts": [')
+    raw = target.read_bytes()
+    code, files = check(capsys, "--repair")
+    entry = files[f"auth/{name}"]
+    assert code != 0 and entry["status"] == "manual" and f"{name} is corrupt" in entry["problem"]
+    assert "restore it from a backup" in entry["repair"]
+    assert target.read_bytes() == raw  # never guessed or rewritten
+
+
 # ------------------------------------------------------------------------------------------------ timeline
 def _obs(t: dt.datetime, worker: str) -> Observation:
     return Observation(t, "live", DetectedFace(Box(0, 0, 50, 50), 0.99, np.zeros((8, 8, 3), np.uint8)),

@@ -1,8 +1,10 @@
 """Failed sign-ins slow down: per account and per client, a few free tries, then a delay that doubles each time.
 
-With the defaults (5 free tries, then 2 s doubling up to 15 minutes, forgotten after an hour without failures) one
-account can be guessed at about 12 times in its first minute and 4 times an hour after that; one client spraying
-many accounts is held back the same way after 20 failures. ``benchmarks/bench_signin.py`` measures it. A refused
+With the defaults (5 free tries, then 2 s doubling up to 15 minutes, forgotten after an hour without failures) an
+attacker who retries the moment it is allowed gets 9 guesses at one account in the first minute, 16 in the first
+hour and 4 an hour after that (108 a day); one client spraying many accounts is held after 20 failures
+(``benchmarks/bench_signin.py``, benchmarks/results/signin.json). The price: someone who knows a user name can keep
+that account waiting; its owner signs in within 15 minutes of the attack stopping, or an admin helps. A refused
 attempt is not checked at all (no password hashing is spent on it) and does not count as a failure.
 
 The state lives in the process (the dashboard is one process); it is bounded (oldest entries dropped).

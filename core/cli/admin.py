@@ -116,8 +116,10 @@ def cmd_setup_weights(args, settings) -> int:
 
 def cmd_serve(args, settings) -> int:
     from core.api import serve
+    from core.auth.api_keys import ApiKeyStore
 
-    if args.host not in ("127.0.0.1", "localhost", "::1") and settings.api_key is None:
-        log.warning("serving on %s without FACEDASH_API_KEY: anyone who can reach this port can query faces", args.host)
+    if not any(k.state() == "active" for k in ApiKeyStore.from_settings(settings).keys()) and settings.api_key is None:
+        log.warning("no active API key: every /v1 request will be refused (401); create one with "
+                    "`python -m core keys create --name NAME --scopes identify`")
     serve(args.host, args.port, settings)
     return 0

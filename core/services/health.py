@@ -96,7 +96,7 @@ def _listed(items: list[str]) -> str:
 def inspect(settings) -> HealthReport:
     """Read back every stored file of the data folder; changes nothing."""
     files = [*_check_settings_file(settings), *_check_gallery(settings), *_check_audit_log(settings),
-             *_check_timeline(settings)]
+             *_check_auth_files(settings), *_check_timeline(settings)]
     return HealthReport(str(settings.data_dir), files)
 
 
@@ -203,6 +203,31 @@ def _check_embeddings(gallery: Gallery, model: str, index: dict | None) -> FileC
     else:
         check.status, check.fix, check.repair = REPAIRABLE, REBUILD, "delete it and rebuild it from the kept photos"
     return check
+
+
+def _check_auth_files(settings) -> list[FileCheck]:
+    """The accounts and API-keys files: never repaired automatically (a guess could lock people out or let a
+    revoked key back in); a corrupt one is restored from a backup by a person."""
+    from core.auth.accounts import AccountStore, AuthStoreError
+    from core.auth.api_keys import ApiKeyStore
+
+    checks = []
+    for kind, path, read in (("accounts", Path(settings.auth_dir) / "accounts.json",
+                              lambda: AccountStore.from_settings(settings).accounts()),
+                             ("API keys", Path(settings.auth_dir) / "api_keys.json",
+                              lambda: ApiKeyStore.from_settings(settings).keys())):
+        if not path.exists():
+            continue
+        check = FileCheck(_label(settings, path), kind, file=path)
+        try:
+            read()
+        except AuthStoreError as exc:
+            check.status, check.problem = MANUAL, str(exc)
+            check.repair = ("restore it from a backup (never rewritten by a repair); until then the dashboard "
+                            "refuses sign-ins" if kind == "accounts" else "restore it from a backup; until then "
+                            "the API refuses every key")
+        checks.append(check)
+    return checks
 
 
 def _check_audit_log(settings) -> list[FileCheck]:

@@ -9,6 +9,7 @@ role change and account change writes one audit line; a failed sign-in says only
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 from core.audit import audit
@@ -84,7 +85,7 @@ def sign_in(settings, throttle: SignInThrottle, username: str, password: str, cl
     if wait > 0:
         audit(settings, "sign_in", anonymous, name or None, outcome="failed", client=client, error="throttled",
               wait_s=round(wait, 1))
-        raise SignInError(f"too many failed sign-ins: try again in {wait:.0f} s", wait_s=wait)
+        raise SignInError(f"too many failed sign-ins: try again in {math.ceil(wait)} s", wait_s=wait)
     account = AccountStore.from_settings(settings).get(name)
     ok = passwords.verify_password(account.password_hash if account else None, password)
     if not ok or account is None or account.disabled:
@@ -134,10 +135,22 @@ def add_user(settings, actor: Actor, username: str, role: str, password: str) ->
     return account
 
 
+def change_own_password(settings, actor: Actor, current: str, new: str) -> Account:
+    """A signed-in person changes their own password, proving the current one first (audited)."""
+    account = AccountStore.from_settings(settings).get(actor.name)
+    if account is None or not passwords.verify_password(account.password_hash, current):
+        audit(settings, "user_password", actor, actor.name, outcome="failed", error="wrong current password")
+        raise SignInError("the current password is wrong; nothing was changed")
+    return _store_password(settings, actor, actor.name, new)
+
+
 def set_password(settings, actor: Actor, username: str, password: str) -> Account:
-    """An admin sets anyone's password; everyone may set their own."""
-    if actor.name != username:
-        require(settings, actor, Permission.USERS, "set other accounts' passwords", username)
+    """An admin (or the operator) sets an account's password without knowing the old one."""
+    require(settings, actor, Permission.USERS, "set other accounts' passwords", username)
+    return _store_password(settings, actor, username, password)
+
+
+def _store_password(settings, actor: Actor, username: str, password: str) -> Account:
     store = AccountStore.from_settings(settings)
     store.require(username)
     account = store.update(username, password_hash=passwords.hash_password(password, username),

@@ -9,6 +9,10 @@ NO_OBSERVATIONS = (
     "video on *Analyze upload* with *Save results to the timeline* ticked. To explore the charts without a camera, "
     "load the synthetic demo history (button below or on *Settings*)."
 )
+NO_OBSERVATIONS_VIEWER = (
+    "**No observations yet.** Charts appear here once managers record workers on the live camera or save analysed "
+    "uploads; your role shows the team's charts."
+)
 NO_WORKERS = (
     "**No workers enrolled yet.** Add one with *Enroll a worker* below: a few clear, frontal photos (one face each) and the "
     "worker's recorded consent. Faces of people who are not enrolled are shown as *unknown* and never named."

@@ -101,10 +101,15 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+#: The account the live-page test signs in with (a manager: camera and recording).
+LIVE_USER = "line-lead"
+
+
 class App:
     def __init__(self, process: subprocess.Popen, url: str, log_path: Path, status_file: Path, data_dir: Path):
         self.process, self.url, self.log_path, self.status_file, self.data_dir = (
             process, url, log_path, status_file, data_dir)
+        self.user = LIVE_USER
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
@@ -112,7 +117,11 @@ class App:
 
 @pytest.fixture
 def live_app(enrolled_data_dir, tmp_path) -> App:
-    """The real app (router streamlit_app.py) on a free port, with the e2e data folder and a status file."""
+    """The real app (router streamlit_app.py) on a free port, with the e2e data folder, a status file and a manager
+    account (``App.user``, password tests.accounts.PASSWORD)."""
+    from tests.accounts import make_account
+
+    make_account(enrolled_data_dir, LIVE_USER, "manager")
     port = _free_port()
     status_file = tmp_path / "live-status.json"
     log_path = tmp_path / "streamlit.log"
@@ -186,6 +195,32 @@ def chromium_page(fake_camera):
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
             page = context.new_page()
+            page.set_default_timeout(60_000)
+            yield page
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def process_groups():
+    """Processes a test starts with ``start_new_session=True``: each group is stopped (``_stop_group``) at the end."""
+    started: list[subprocess.Popen] = []
+    yield started
+    for process in started:
+        _stop_group(process)
+
+
+@pytest.fixture
+def plain_chromium_page(e2e_tools):
+    """A headless Chromium page without a camera (pages that need no fake camera file)."""
+    from playwright.sync_api import sync_playwright
+
+    args = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
             page.set_default_timeout(60_000)
             yield page
         finally:

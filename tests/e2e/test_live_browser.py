@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.accounts import PASSWORD
+
 ROOT = Path(__file__).resolve().parents[2]
 #: Screenshots go to test-output/ (look at them after a run); docs/screenshots/ is refreshed only on request
 #: (FACEDASH_UPDATE_SCREENSHOTS=1), so a test run never changes tracked files.
@@ -63,6 +65,7 @@ def test_live_page_recognises_the_enrolled_person(live_app, chromium_page, enrol
     page = chromium_page
     # as a user does: open the app (the router), then its "Live camera" link
     page.goto(live_app.url + "/")
+    sign_in(page, live_app, live_app.user)  # nothing is reachable before signing in
     page.get_by_text("Emotion analysis:").wait_for(timeout=120_000)  # the router's sidebar caption
     page.get_by_role("link", name="Live camera").click()
     page.get_by_role("heading", name="Live camera").wait_for(timeout=120_000)
@@ -130,7 +133,17 @@ PAGES = {  # sidebar link -> (url path, a heading the page shows once rendered)
     "History": ("history", "History"),
     "Model evaluation": ("evaluation", "Model evaluation"),
     "Settings and privacy": ("settings", "Settings and privacy"),
+    "Users and API keys": ("users", "Users and API keys"),
+    "Audit log": ("audit", "Audit log"),
 }
+
+
+def sign_in(page, app, user: str) -> None:
+    """The sign-in form, as a person fills it (nothing else is reachable before)."""
+    page.get_by_role("heading", name="Sign in to FaceDash").wait_for(timeout=120_000)
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
 SCRIPT_STATE = "() => document.querySelector('[data-test-script-state]')?.getAttribute('data-test-script-state')"
 
 
@@ -160,17 +173,21 @@ def click_link(page, link: str, path: str) -> None:
 
 
 def test_every_page_renders_in_the_browser(live_app, chromium_page, enrolled_person):
-    """Walk every page through the router's sidebar, as a manager would; screenshots go to test-output/pages/.
+    """Walk every page through the router's sidebar, as an admin would; screenshots go to test-output/pages/.
 
     Each link is clicked once the current page has settled (camera widget mounted, script run finished), as a
     person does. A clean CI run once saw the first click, made while the Live page was still loading, never reach
     the Analyze page (not reproduced here in 60 tries); a click that does not navigate is made once more with a
     warning, and a page that does not render fails with what the browser showed and a screenshot.
     """
+    from tests.accounts import make_account
+
     page = chromium_page
     out = OUTPUT / "pages"
     out.mkdir(parents=True, exist_ok=True)
+    make_account(live_app.data_dir, "site-admin", "admin")
     page.goto(live_app.url + "/")
+    sign_in(page, live_app, "site-admin")
     page.get_by_text("Emotion analysis:").wait_for(timeout=120_000)
     page.frame_locator(IFRAME).get_by_role("button", name="Start").wait_for(timeout=120_000)  # camera widget mounted
     wait_until_idle(page)
