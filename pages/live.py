@@ -4,6 +4,7 @@ import streamlit as st
 
 from core.auth.roles import Permission
 from core.errors import FaceDashError
+from core.services.observations import recording_sink
 from dashboard import auth, resources, webrtc
 from dashboard.components.privacy import privacy_notice
 
@@ -14,7 +15,7 @@ st.info(webrtc.live_notice(settings), icon=":material/videocam:")
 privacy_notice(settings, "live")
 
 try:
-    processor = webrtc.session_processor(settings, resources.store(settings))
+    processor = webrtc.session_processor(settings, recording_sink(actor, resources.store(settings)))
 except FaceDashError as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()

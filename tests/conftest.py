@@ -129,6 +129,33 @@ def api_server(data: Path, log_path: Path, weights_home: Path, **settings: str):
             server.wait(30)
 
 
+#: Settings a developer's environment might hold that would change what a dashboard test sees.
+DASHBOARD_ENV = ("FACEDASH_EMOTION_ENABLED", "FACEDASH_EMOTION_PURPOSE", "FACEDASH_EMOTION_PURPOSE_TEXT",
+                 "FACEDASH_RETENTION_DAYS", "FACEDASH_IDENTITY_THRESHOLD", "FACEDASH_STORE_URI", "FACEDASH_GALLERY_DIR",
+                 "FACEDASH_AUTH_MODE", "FACEDASH_SESSION_IDLE_MINUTES", "FACEDASH_LIVE_ANALYSIS")
+
+
+@pytest.fixture
+def app_data_dir(tmp_path, monkeypatch, weights_home) -> Path:
+    """A fresh data folder (FACEDASH_DATA_DIR) and fresh Streamlit caches, for tests that run the dashboard."""
+    import streamlit as st
+
+    from core.config import get_settings
+
+    folder = tmp_path / "data"
+    monkeypatch.setenv("FACEDASH_DATA_DIR", str(folder))
+    monkeypatch.setenv("FACEDASH_DEEPFACE_HOME", str(weights_home))
+    for name in DASHBOARD_ENV:
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield folder
+    get_settings.cache_clear()
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
 @pytest.fixture()
 def site_data(monkeypatch, tmp_path, weights_home, enrolled_gallery) -> Path:
     """A data folder whose gallery holds the five enrolled people; settings come from the environment, as users

@@ -166,3 +166,13 @@ def test_consent_records_only_for_roles_that_may_read_them(sites):
     site = sites["hr"]
     assert all(w.consent for w in workers.list_workers(site.settings, Actor.signed_in("h", "hr")))
     assert not any(w.consent for w in workers.list_workers(site.settings, Actor.signed_in("m", "manager")))
+
+
+def test_the_live_camera_records_only_for_those_who_may_store():
+    from core.auth.roles import Permission
+    from core.services.observations import recording_sink
+
+    store = object()
+    assert recording_sink(Actor.signed_in("m", "manager"), store) is store
+    watch_only = Actor("guard", "dashboard", frozenset({Permission.LIVE}), "custom")
+    assert recording_sink(watch_only, store) is None

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.config import get_settings, load_settings
@@ -26,21 +25,9 @@ TIMEOUT = 180
 
 
 @pytest.fixture
-def data_dir(tmp_path, monkeypatch, weights_home) -> Path:
-    """A fresh data folder (FACEDASH_DATA_DIR) and fresh Streamlit caches; ``faces_dir``/``weights_home``: conftest."""
-    folder = tmp_path / "data"
-    monkeypatch.setenv("FACEDASH_DATA_DIR", str(folder))
-    monkeypatch.setenv("FACEDASH_DEEPFACE_HOME", str(weights_home))
-    for name in ("FACEDASH_EMOTION_ENABLED", "FACEDASH_EMOTION_PURPOSE", "FACEDASH_EMOTION_PURPOSE_TEXT",
-                 "FACEDASH_RETENTION_DAYS", "FACEDASH_IDENTITY_THRESHOLD", "FACEDASH_STORE_URI", "FACEDASH_GALLERY_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    get_settings.cache_clear()
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield folder
-    get_settings.cache_clear()
-    st.cache_data.clear()
-    st.cache_resource.clear()
+def data_dir(app_data_dir) -> Path:
+    """A fresh data folder and fresh Streamlit caches (conftest's ``app_data_dir``)."""
+    return app_data_dir
 
 
 @pytest.fixture

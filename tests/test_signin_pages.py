@@ -13,7 +13,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.auth.roles import ROLES
@@ -38,26 +37,15 @@ PAGES = {
 
 
 @pytest.fixture
-def data_dir(tmp_path, monkeypatch, weights_home) -> Path:
+def data_dir(app_data_dir, monkeypatch) -> Path:
+    """conftest's ``app_data_dir``, the app opening on Analyze upload, and no real camera component."""
     from dashboard import navigation, webrtc
 
-    folder = tmp_path / "data"
-    monkeypatch.setenv("FACEDASH_DATA_DIR", str(folder))
-    monkeypatch.setenv("FACEDASH_DEEPFACE_HOME", str(weights_home))
-    for name in ("FACEDASH_EMOTION_ENABLED", "FACEDASH_EMOTION_PURPOSE", "FACEDASH_RETENTION_DAYS",
-                 "FACEDASH_AUTH_MODE", "FACEDASH_SESSION_IDLE_MINUTES", "FACEDASH_LIVE_ANALYSIS"):
-        monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(navigation, "START_PAGE", navigation.ANALYZE)
     # the camera component needs a browser: a stand-in that says "not playing" (tests/e2e drive the real one)
     monkeypatch.setattr(webrtc, "webrtc_streamer",
                         lambda **kw: SimpleNamespace(state=SimpleNamespace(playing=False, signalling=False)))
-    get_settings.cache_clear()
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield folder
-    get_settings.cache_clear()
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    return app_data_dir
 
 
 def app() -> AppTest:

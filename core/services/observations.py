@@ -24,6 +24,14 @@ def storable(observations: Iterable[Observation]) -> list[Observation]:
     return [o for o in observations if o.identity.is_known]
 
 
+def recording_sink(actor, store):
+    """Where the live camera of ``actor``'s session may record: ``store`` when they hold ``observations.store``,
+    else None (their camera shows names but stores nothing)."""
+    from core.auth.roles import Permission
+
+    return store if actor.can(Permission.STORE) else None
+
+
 def store_observations(store, observations: Sequence[Observation]) -> StoredRows:
     """Append the storable ``observations`` to ``store`` (a TimelineStore); returns what was stored and left out."""
     keep = storable(observations)
