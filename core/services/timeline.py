@@ -90,12 +90,13 @@ def export_rows(settings, actor: Actor, workers: list[str], since: Any = None, u
     ``with_emotion=False`` leaves the emotion columns out (emotion analysis off)."""
     from core.timeline import TimelineStore
 
-    require(settings, actor, Permission.EXPORT, "export the history", workers[0] if len(workers) == 1 else None)
+    subject = workers[0] if len(workers) == 1 else None  # one worker's history; a team export names them below
+    require(settings, actor, Permission.EXPORT, "export the history", subject)
     with TimelineStore.from_settings(settings) as store:
         frame = store.read(list(workers), since, until)
     if not with_emotion:
         frame = frame.drop(columns=[c for c in EMOTION_COLUMNS if c in frame.columns])
-    audit(settings, "timeline_export", actor, workers[0] if len(workers) == 1 else None, rows=len(frame),
+    audit(settings, "timeline_export", actor, subject, rows=len(frame),
           format="csv", workers=sorted(workers)[:50], since=since, until=until)
     return frame
 
