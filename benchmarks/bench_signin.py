@@ -46,7 +46,8 @@ class Clock:
 def guesses_per_account(settings, horizon_s: float) -> dict:
     """Guess as fast as allowed for ``horizon_s`` simulated seconds; count checked vs refused attempts."""
     clock = Clock()
-    throttle = SignInThrottle(free_attempts=settings.signin_free_attempts, clock=clock)
+    throttle = SignInThrottle(free_attempts=settings.signin_free_attempts, base_delay_s=settings.signin_base_delay_s,
+                              clock=clock)
     checked = {name: 0 for name in WINDOWS}
     refused = 0
     while clock.now < horizon_s:
@@ -67,7 +68,8 @@ def guesses_per_account(settings, horizon_s: float) -> dict:
 def spray(settings, accounts: int = 200) -> dict:
     """One client, one password, many accounts: how many are checked before the client is held."""
     clock = Clock()
-    throttle = SignInThrottle(free_attempts=settings.signin_free_attempts, clock=clock)
+    throttle = SignInThrottle(free_attempts=settings.signin_free_attempts, base_delay_s=settings.signin_base_delay_s,
+                              clock=clock)
     checked = held = 0
     for n in range(accounts):
         try:
@@ -110,7 +112,7 @@ def main() -> int:
         users.add_user(settings, Actor.operator("bench"), "victim", "viewer", PASSWORD)
         result = {
             "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
-            "settings": {"signin_free_attempts": settings.signin_free_attempts, "base_delay_s": 2.0,
+            "settings": {"signin_free_attempts": settings.signin_free_attempts, "base_delay_s": settings.signin_base_delay_s,
                          "max_delay_s": 900.0, "forget_after_s": 3600.0, "client_free_attempts": 20},
             "one_account": guesses_per_account(settings, WINDOWS["first_day"]),
             "spray_one_client": spray(settings),

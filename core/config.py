@@ -153,6 +153,9 @@ class Settings(BaseSettings):
     signin_free_attempts: int = Field(
         5, ge=1, le=100, description="Failed sign-ins allowed per account before each further try waits (2 s, "
         "doubling up to 15 min).")
+    signin_base_delay_s: float = Field(
+        2.0, ge=0.1, le=600, description="The first wait after the free failed sign-ins; it doubles with each further "
+        "failure, up to 15 minutes.")
     setup_token: SecretStr | None = Field(
         None, description="One-time token for creating the first admin where nobody reads the console (a secret "
         "on Community Cloud); ignored once an account exists.")

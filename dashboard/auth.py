@@ -38,9 +38,9 @@ NOTICE_KEY = "facedash_signin_notice"
 
 
 @st.cache_resource(show_spinner=False)
-def throttle(free_attempts: int) -> SignInThrottle:
-    """One throttle per process: failures count across every browser session."""
-    return SignInThrottle(free_attempts=free_attempts)
+def throttle(free_attempts: int, base_delay_s: float) -> SignInThrottle:
+    """One throttle per process (and setting): failures count across every browser session."""
+    return SignInThrottle(free_attempts=free_attempts, base_delay_s=base_delay_s)
 
 
 @st.cache_resource(show_spinner=False)
@@ -138,7 +138,8 @@ def _sign_in_page(settings: Settings) -> None:
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
         try:
-            session = users.sign_in(settings, throttle(settings.signin_free_attempts), username, password,
+            session = users.sign_in(settings, throttle(settings.signin_free_attempts, settings.signin_base_delay_s),
+                                    username, password,
                                     client_address(), now=time.monotonic())
         except FaceDashError as exc:
             st.error(str(exc), icon=":material/lock:")
