@@ -13,3 +13,4 @@ api:
 	scripts/setup.sh && .venv/bin/python -m core serve
 bench:
 	.venv/bin/python benchmarks/bench_engine.py && .venv/bin/python benchmarks/bench_timeline.py && .venv/bin/python benchmarks/bench_live.py && .venv/bin/python benchmarks/bench_tracking.py && .venv/bin/python benchmarks/bench_signin.py
+	.venv/bin/python benchmarks/bench_detectors.py

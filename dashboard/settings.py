@@ -30,6 +30,9 @@ from core.config import ENV_PREFIX, Settings, get_settings
 
 log = logging.getLogger(__name__)
 
+#: benchmarks/bench_detectors.py's results: the measured choice of the live camera's detector (docs/detectors.md)
+DETECTOR_RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "detectors.json"
+
 #: Credential variables the ``[storage]`` secrets table may set (anything else there is ignored with a warning).
 STORAGE_VARIABLES = {
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_REGION",
@@ -125,3 +128,21 @@ def overrides_path() -> Path:
     from core.config import overrides_file
 
     return overrides_file()
+
+
+def live_detector_note(settings: Settings, results: Path = DETECTOR_RESULTS) -> str:
+    """One line for the Settings page: the live camera's detector, and whether it is the measured recommendation."""
+    in_use = (f"Live camera detector: {settings.live_detector} on frames downscaled to {settings.live_detect_side} px "
+              f"(photos, videos and the API use {settings.detector})")
+    try:
+        recommendation = json.loads(results.read_text())["recommendation"]
+        chosen, numbers = recommendation["recommended"], recommendation["recommended_numbers"]
+        measured = (f"{numbers['video_median_ms']:.0f} ms per frame on 2 cores, video recall "
+                    f"{numbers['video_recall']:.2f}, {numbers['video_false_per_frame']:.2f} false boxes per frame")
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"{in_use}; see docs/detectors.md."
+    name, _, side = chosen.partition("@")
+    if name == settings.live_detector and (not side or int(side) == settings.live_detect_side):
+        return (f"{in_use}: the measured default, the best recall of the detectors fast enough for live video "
+                f"({measured}; docs/detectors.md).")
+    return f"{in_use}; the measured recommendation is {chosen} ({measured}; docs/detectors.md)."

@@ -6,7 +6,7 @@ from core.auth.roles import Permission
 from dashboard import admin, auth, resources
 from dashboard.components.tables import backends_table
 from dashboard.history import demo_buttons
-from dashboard.settings import env_overridden
+from dashboard.settings import env_overridden, live_detector_note
 
 settings = resources.settings()
 actor = auth.page_actor(Permission.SETTINGS)
@@ -16,6 +16,7 @@ resources.flash()
 st.subheader("Backends in use")
 report = resources.engine(settings).backend_report().as_dict()
 st.dataframe(backends_table(report), hide_index=True)
+st.caption(live_detector_note(settings))
 
 with st.form("privacy_form", border=True):
     st.subheader("Privacy")

@@ -421,6 +421,8 @@ def test_settings_page_shows_backends_and_why(data_dir):
     assert backends.set_index("component").loc["Emotion model", "in use"] == "off"
     assert any("Article 5(1)(f)" in m.value for m in at.markdown)
     assert any("named once 3 of its last 5 analysed frames agree" in c.value for c in at.caption)
+    assert any("Live camera detector: blazeface on frames downscaled to 320 px" in c.value
+               and "the measured default" in c.value for c in at.caption)
 
 
 def test_settings_enabling_emotion_requires_purpose_then_saves_and_reloads(data_dir):

@@ -97,6 +97,23 @@ def test_config_upload_limit_matches_settings_default():
     assert config["server"]["maxUploadSize"] == Settings.model_fields["max_upload_mb"].default
 
 
+
+def test_live_detector_note_says_whether_the_setting_is_the_measured_choice(settings, tmp_path):
+    """The Settings page's line on the live camera's detector, from benchmarks/results/detectors.json."""
+    from dashboard.settings import DETECTOR_RESULTS, live_detector_note
+
+    recommendation = json.loads(DETECTOR_RESULTS.read_text())["recommendation"]
+    name, _, side = recommendation["recommended"].partition("@")
+    shipped = live_detector_note(settings.model_copy(update={"live_detector": name,
+                                                             "live_detect_side": int(side or 320)}))
+    assert f"Live camera detector: {name}" in shipped and "the measured default" in shipped
+    ms = recommendation["recommended_numbers"]["video_median_ms"]
+    assert f"{ms:.0f} ms per frame" in shipped and "docs/detectors.md" in shipped
+    other = live_detector_note(settings.model_copy(update={"live_detector": "mtcnn"}))
+    assert "Live camera detector: mtcnn" in other and f"the measured recommendation is {recommendation['recommended']}" in other
+    missing = live_detector_note(settings, tmp_path / "nothing.json")
+    assert missing.endswith("see docs/detectors.md.") and "measured" not in missing
+
 # ------------------------------------------------------------------------------------------------ uploads
 def test_check_upload_names_file_and_problem(settings):
     from dashboard.uploads import check_upload
