@@ -171,6 +171,22 @@ class Settings(BaseSettings):
         "process", description="Live page: run the models in a child process (default: the camera callback never "
         "waits for the GIL-heavy model calls) or in a thread of the dashboard process (lower memory)."
     )
+    live_detector: str = Field(
+        "blazeface", description="Live page: the face detector run on every analysed frame (see core.detectors; "
+        "chosen by benchmarks/bench_detectors.py, docs/detectors.md). Photos, videos and the API use `detector`."
+    )
+    live_detect_side: int = Field(
+        320, ge=96, le=4096, description="Live page: frames are downscaled so their longest side is at most this "
+        "many pixels before detection (boxes are mapped back); faces are identified on the full frame."
+    )
+    live_identity_recheck_s: float = Field(
+        3.0, ge=0.2, le=600, description="Live page: a face whose name is decided is identified again this often "
+        "(seconds); new faces and faces whose vote is still open are identified on every analysed frame."
+    )
+    live_emotion_interval_s: float = Field(
+        0.2, ge=0, le=60, description="Live page: each face's emotion is estimated at most this often (seconds; "
+        "0 = every analysed frame); the shown emotion is the mean of its last estimates."
+    )
     live_status_file: Path | None = Field(
         None, description="Live page: if set, the analysis worker writes its statistics here as JSON (tests, "
         "monitoring)."
@@ -182,7 +198,7 @@ class Settings(BaseSettings):
         "videos): default ../shared/data next to the repository."
     )
 
-    @field_validator("detector", "emotion_backend")
+    @field_validator("detector", "live_detector", "emotion_backend")
     @classmethod
     def _lower(cls, value: str) -> str:
         return value.strip().lower()

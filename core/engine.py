@@ -18,7 +18,7 @@ from core.embedders import create_embedder, resolve_recognition_model
 from core.emotions import create_emotion_model, resolve_emotion_backend
 from core.gallery import Consent, EnrollmentReport, Gallery
 from core.registry import BackendChoice
-from core.types import DetectedFace, EmotionResult, IdentityMatch, Observation, utcnow
+from core.types import Box, DetectedFace, EmotionResult, IdentityMatch, Observation, utcnow
 from core.weights import configure_deepface_home, provision_offline_weights
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,16 @@ class BackendReport:
         }
 
 
+@dataclass(frozen=True)
+class FaceDescriptions:
+    """What :meth:`FaceEngine.describe` found for one frame's faces (None where it was not asked)."""
+
+    identities: tuple[IdentityMatch | None, ...]
+    emotions: tuple[EmotionResult | None, ...]
+    identify_ms: float = 0.0
+    emotion_ms: float = 0.0
+
+
 def prepare_weights(settings: Settings) -> Path:
     """Point DeepFace at the configured weights folder and copy the offline weights there (idempotent)."""
     weights_dir = settings.deepface_weights_dir
@@ -80,6 +90,7 @@ class FaceEngine:
         self.emotion_model = (create_emotion_model(self.emotion_choice.name, self.weights_dir)
                               if self.emotion_choice is not None else None)
         self._reembed_done = False
+        self._live_detector = None  # built on first use (the live page only): settings.live_detector, downscaled
 
     # ------------------------------------------------------------------ info
     @property
@@ -137,6 +148,51 @@ class FaceEngine:
                                                           s.identity_threshold, s.identity_margin)
         return self.gallery.identify(vectors, self.embedder.key, s.distance_metric, threshold, margin=margin,
                                      template=s.identity_template)
+
+    # ------------------------------------------------------------------ live camera (core/live)
+    @property
+    def live_detector(self):
+        """The live page's detector (``settings.live_detector`` on a frame downscaled to ``live_detect_side``)."""
+        if self._live_detector is None:
+            s = self.settings
+            self._live_detector = create_detector(
+                s.live_detector, min_confidence=s.detector_min_confidence, min_face_size=s.min_face_size,
+                max_pixels=s.max_analysis_pixels, max_side=s.live_detect_side)
+        return self._live_detector
+
+    def warm_up_live(self) -> None:
+        """Build every model the live page uses now (live detector, embedder, emotion), so the first face seen is
+        not held up by lazy model loading (the first embedding alone took about 0.2 s here). Raises if one cannot
+        load (a missing detector package names itself here, not on the first frame)."""
+        image = np.full((160, 160, 3), 127, np.uint8)
+        face = DetectedFace(box=Box(20, 20, 120, 120), confidence=1.0, crop=image[20:140, 20:140])
+        self.detect_live(image)
+        self.embedder.embed_faces(image, [face])
+        if self.emotion_model is not None:
+            self.emotion_model.predict([face.crop])
+
+    def detect_live(self, image_bgr: np.ndarray) -> list[DetectedFace]:
+        return self.live_detector.detect(image_bgr)
+
+    def describe(self, image_bgr: np.ndarray, faces: list[DetectedFace], identify: list[bool], emotion: list[bool]
+                 ) -> FaceDescriptions:
+        """Identity and/or emotion for the chosen faces of one frame (the live tracker asks only for what is due).
+
+        Identities are computed in one batch and emotions in another; the times of both are reported."""
+        import time
+
+        t0 = time.perf_counter()
+        who = [f for f, want in zip(faces, identify) if want]
+        matches = iter(self.identify(image_bgr, who))
+        t1 = time.perf_counter()
+        feel = [f for f, want in zip(faces, emotion) if want] if self.emotion_model is not None else []
+        scores = iter(self.emotion_model.predict([f.crop for f in feel]) if (self.emotion_model and feel) else [])
+        t2 = time.perf_counter()
+        return FaceDescriptions(
+            identities=tuple(next(matches) if want else None for want in identify),
+            emotions=tuple(next(scores) if (want and self.emotion_model is not None) else None for want in emotion),
+            identify_ms=(t1 - t0) * 1000.0, emotion_ms=(t2 - t1) * 1000.0,
+        )
 
     def analyze(self, image_bgr: np.ndarray, source: str = "cli", when=None) -> list[Observation]:
         """All faces in one frame: who (or unknown) and, if enabled, which emotion."""

@@ -40,6 +40,25 @@ def iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def associate(boxes, tracks, min_iou: float) -> dict:
+    """Greedy one-to-one matching of this frame's boxes to tracks, highest IoU first: {box index: track}."""
+    pairs = sorted(
+        ((iou(box, track.box), index, track.track_id) for index, box in enumerate(boxes) for track in tracks),
+        reverse=True,
+    )
+    by_id = {t.track_id: t for t in tracks}
+    assigned: dict = {}
+    used: set[int] = set()
+    for overlap, index, track_id in pairs:
+        if overlap < min_iou:
+            break
+        if index in assigned or track_id in used:
+            continue
+        assigned[index] = by_id[track_id]
+        used.add(track_id)
+    return assigned
+
+
 @dataclass
 class Track:
     """One face followed over frames: its last box, the raw per-frame answers (worker id or None) and emotion scores."""
@@ -111,7 +130,7 @@ class FaceTracker:
         if not self.enabled:
             return list(observations)
         self.tracks = [t for t in self.tracks if now - t.last_seen <= self.max_gap_s]
-        assigned = self._associate(observations)
+        assigned = associate([obs.face.box for obs in observations], self.tracks, self.min_iou)
         out = []
         for index, obs in enumerate(observations):
             track = assigned.get(index)
@@ -129,21 +148,3 @@ class FaceTracker:
                 obs = dataclasses.replace(obs, emotion=track.mean_emotion(obs.emotion))
             out.append(obs)
         return out
-
-    def _associate(self, observations) -> dict[int, Track]:
-        pairs = sorted(
-            ((iou(obs.face.box, track.box), index, track.track_id)
-             for index, obs in enumerate(observations) for track in self.tracks),
-            reverse=True,
-        )
-        by_id = {t.track_id: t for t in self.tracks}
-        assigned: dict[int, Track] = {}
-        used: set[int] = set()
-        for overlap, index, track_id in pairs:
-            if overlap < self.min_iou:
-                break
-            if index in assigned or track_id in used:
-                continue
-            assigned[index] = by_id[track_id]
-            used.add(track_id)
-        return assigned

@@ -33,7 +33,21 @@ def describe(stats: LiveStats) -> dict[str, str]:
         "rows": f"{stats.rows_written:,} rows stored"
         + (f" (last {stats.last_write[11:19]} UTC)" if stats.last_write else ""),
         "models": f"models in {MODEL_PLACES.get(stats.analysis_mode, stats.analysis_mode)}",
+        "identity_latency": _ms(stats.identity_latency_ms),
+        "stages": stage_text(stats.stage_ms),
+        "identified": f"{stats.identified_per_s:.1f} faces identified/s",
     }
 
 
-__all__ = ["MODEL_PLACES", "describe"]
+#: How the page names the pipeline's stages (LiveStats.stage_ms keys), in the order a frame goes through them.
+STAGE_NAMES = {"wait": "turn", "detect": "detect", "identify": "identify", "emotion": "emotion", "track": "track"}
+
+
+def stage_text(stage_ms: dict[str, float]) -> str:
+    """``detect 6 ms · identify 0 ms · ...`` (medians over recent analysed frames), or a dash before any."""
+    if not stage_ms:
+        return "–"
+    return " · ".join(f"{label} {stage_ms[key]:,.1f} ms" for key, label in STAGE_NAMES.items() if key in stage_ms)
+
+
+__all__ = ["MODEL_PLACES", "STAGE_NAMES", "describe", "stage_text"]

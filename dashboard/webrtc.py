@@ -123,27 +123,35 @@ def _recording_badge(stats: LiveStats, label: str) -> None:
         st.badge(label, icon=":material/pause_circle:", color="gray")
 
 
-@st.fragment(run_every=1)
-def stats_panel(processor: LiveProcessor) -> None:
-    """Processing rate, latency, dropped frames, faces and recording state; refreshed every second."""
+def stats_panel(processor: LiveProcessor, live: bool) -> None:
+    """The figures, refreshed every second while the camera runs (``live``); with the camera off the page does
+    not rerun every second (a rerun racing a click could swallow it, and there is nothing new to show)."""
+    st.fragment(run_every=1 if live else None)(_stats_panel)(processor)
+
+
+def _stats_panel(processor: LiveProcessor) -> None:
+    """Output and analysis rates, time to name, latency, per-stage times, faces and recording state."""
     stats = processor.stats()
     text = describe(stats)
     _recording_badge(stats, text["recording"])
     if stats.starting:
         st.info("Loading the face models in the analysis process (about 10 s the first time)...",
                 icon=":material/hourglass_top:")
-    top_left, top_right = st.columns(2)
-    bottom_left, bottom_right = st.columns(2)
-    top_left.metric("Processing rate (frames/s)", f"{stats.processing_fps:.1f}",
-                    help="Frames analysed per second over the last 5 s (the newest frame each time).")
-    top_right.metric("Latency", text["latency"],
-                     help=f"Capture to result of the latest analysis; p95 of recent results {text['latency_p95']}.")
-    bottom_left.metric("Dropped frames", f"{stats.dropped:,}",
-                       help="Frames replaced by a newer one before the analysis was free (shown, not analysed).")
-    bottom_right.metric("Faces", stats.faces)
+    output, analysis, naming, latency = st.columns(4)
+    output.metric("Output rate (frames/s)", f"{stats.output_fps:.1f}",
+                  help="Frames returned to the browser per second, each with the latest boxes.")
+    analysis.metric("Analysis rate (frames/s)", f"{stats.processing_fps:.1f}",
+                    help="Frames on which faces were detected per second (the newest frame each time); boxes "
+                         "follow the faces at this rate.")
+    naming.metric("Time to name", text["identity_latency"],
+                  help="Median time from a face's first detection to its name (the vote over its first "
+                       "identifications), over recent faces.")
+    latency.metric("Latency", text["latency"],
+                   help=f"Capture to result of the latest analysis; p95 of recent results {text['latency_p95']}.")
     st.markdown(f"**Faces now:** {text['faces']}")
     st.caption(
         f"{text['frames']} · callback p99 {text['callback']} · {text['rows']} · {text['models']}"
     )
+    st.caption(f"Per analysed frame (median): {text['stages']} · {text['identified']}")
     if stats.last_error:
         st.warning(stats.last_error, icon=":material/warning:")

@@ -22,9 +22,9 @@ except FaceDashError as exc:
 
 left, right = st.columns([3, 2])
 with left:
-    webrtc.camera(processor, settings)
+    camera = webrtc.camera(processor, settings)
     st.caption("Press START and allow the camera. Boxes: green = enrolled worker, red = unknown.")
 with right:
     if actor.can(Permission.STORE):
         webrtc.recording_toggle(processor, settings)
-    webrtc.stats_panel(processor)
+    webrtc.stats_panel(processor, live=camera.state.playing or processor.running)

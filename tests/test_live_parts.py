@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 
 from core.config import load_settings
+from core.engine import FaceDescriptions
 from core.live import (
     EngineAnalyzer,
+    FairTurns,
     LatestFrameSlot,
     LiveAnalyzer,
     LiveProcessor,
@@ -78,6 +80,7 @@ class FakeAnalyzer:
     def __init__(self, settings, faces=(), *, ready=True, error=None, mode="thread") -> None:
         self._settings, self.faces, self._ready, self._error, self._mode = settings, list(faces), ready, error, mode
         self.calls: list[tuple[str, dt.datetime]] = []
+        self._turns = FairTurns()
 
     mode = property(lambda self: self._mode)
     settings = property(lambda self: self._settings)
@@ -89,6 +92,18 @@ class FakeAnalyzer:
     def wait_ready(self, timeout=None) -> bool:
         time.sleep(min(timeout or 0.0, 0.05))
         return self._ready
+
+    def turn(self):
+        return self._turns.turn()
+
+    def detect(self, image_bgr):
+        self.calls.append(("detect", utcnow()))
+        return [o.face for o in self.faces]
+
+    def describe(self, image_bgr, faces, identify, emotion):
+        return FaceDescriptions(
+            identities=tuple(o.identity if want else None for o, want in zip(self.faces, identify)),
+            emotions=tuple(None for _ in emotion))
 
     def analyze(self, image_bgr, source, when):
         self.calls.append((source, when))
@@ -210,12 +225,14 @@ def test_recorder_counts_store_failures_and_never_raises():
 
 # ---------------------------------------------------------------------------------------------- processor
 def test_processor_uses_only_the_analyzer_protocol(settings):
-    analyzer: LiveAnalyzer = FakeAnalyzer(settings, [obs("ada"), obs(None)], mode="process")
+    analyzer = FakeAnalyzer(settings, [obs("ada"), obs(None, size=40)], mode="process", ready=False)
     sink = ListSink()
-    processor = LiveProcessor(analyzer, sink, interval_s=0.5)
+    protocol: LiveAnalyzer = analyzer  # the stand-in offers exactly the protocol (type-checked)
+    processor = LiveProcessor(protocol, sink, interval_s=0.5)
     try:
         frame = np.zeros((120, 160, 3), np.uint8)
         assert processor.process(frame) is frame  # no result yet: the frame comes back untouched
+        analyzer._ready = True
         wait_for(lambda: processor.board.latest() is not None)
         assert processor.process(frame) is not frame  # boxes of the latest result drawn on a copy
     finally:
@@ -224,7 +241,7 @@ def test_processor_uses_only_the_analyzer_protocol(settings):
     assert stats.analysis_mode == "process" and stats.emotion_enabled is False and not stats.starting
     assert stats.labels == ("Ada Example", "unknown") and stats.seen_workers == ("Ada Example",)
     assert [o.identity.worker_id for o in sink.rows] == ["ada"]  # the stranger is not stored
-    assert analyzer.calls and analyzer.calls[0][0] == "live"
+    assert analyzer.calls and analyzer.calls[0][0] == "detect"
     assert describe(stats)["models"] == "models in a separate process"
 
 

@@ -137,11 +137,11 @@ def test_callback_returns_within_milliseconds_while_analysis_runs(analysis_proce
         processor.stop()
     during = np.array([c[0] for c in calls if c[1]]) * 1000  # callbacks made while a model call was in progress
     analysis_ms = np.array([r.analysis_ms for r in processor.board.recent()])
-    assert len(during) >= 20, len(during)
-    assert np.median(analysis_ms) > 50, "analysis should be the slow part (>50 ms per frame here)"
+    # detection on every analysed frame keeps the models busy part of the time (embeddings: only for new faces)
+    assert len(during) >= 5, len(during)
     assert np.median(during) < 5.0, f"callback median {np.median(during):.1f} ms while the model ran"
     assert np.percentile(during, 95) < 15.0, f"callback p95 {np.percentile(during, 95):.1f} ms"
-    assert np.median(during) < np.median(analysis_ms) / 10
+    assert np.median(during) < np.median(analysis_ms), "the callback never waits for an analysis"
     assert in_4s >= 0.8 * 4.0 * FPS, f"only {in_4s} frames went through in 4 s at 25 frames/s"
 
 
@@ -332,8 +332,47 @@ def test_describe_says_what_the_page_shows(in_process, clips, store):
     assert text["recording"] == "Recording: one row per worker every 5 s"
     assert text["rows"].startswith("1 rows stored") and store.count() == 1
     assert text["models"] == "models in this process"
+    assert text["stages"].startswith("turn ") and " · detect " in text["stages"] and " · identify " in text["stages"]
+    assert text["identified"].endswith("faces identified/s")
     processor.set_recording(False)
     assert describe(processor.stats())["recording"].startswith("Recording paused")
+
+
+def test_a_followed_face_is_identified_until_named_then_only_rechecked(in_process, clips):
+    """Detection runs on every analysed frame; the 60 ms embedding only while the vote is open and then every
+    live_identity_recheck_s (3 s): over 4 s of one face, a handful of embeddings for many analysed frames."""
+    processor = LiveProcessor(in_process)
+    try:
+        feed_until(processor, clips["known"], lambda: processor.stats().seen_workers == (NAME,))
+        named = processor.stats()
+        feed(processor, clips["known"], seconds=4.0)
+    finally:
+        processor.stop()
+    stats = processor.stats()
+    assert named.identity_latency_ms is not None and named.identity_latency_ms > 0
+    after = stats.analysed - named.analysed
+    assert after >= 8, stats
+    assert stats.identified - named.identified <= 3, f"{stats.identified - named.identified} embeddings in {after} frames"
+    assert stats.labels and stats.labels[0].startswith(NAME)
+    assert set(stats.stage_ms) == {"wait", "detect", "identify", "emotion", "track"}
+
+
+def test_sessions_sharing_the_analysis_process_take_turns(analysis_process, clips):
+    """Three camera pages on one analysis process: each one's frames are analysed, none starved."""
+    processors = [LiveProcessor(analysis_process) for _ in range(3)]
+    frames = [clips["known"], clips["unknown"], clips["known"][::-1]]
+    threads = [threading.Thread(target=feed, args=(p, f, 6.0)) for p, f in zip(processors, frames)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        for processor in processors:
+            processor.stop()
+    analysed = [p.stats().analysed for p in processors]
+    assert min(analysed) >= 10 and min(analysed) >= 0.5 * max(analysed), analysed
+    assert all(p.stats().analysis_errors == 0 for p in processors)
 
 
 def test_analysis_process_reports_why_it_cannot_start(tmp_path, engine_settings_factory):

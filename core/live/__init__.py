@@ -12,6 +12,9 @@ stutters, so it never waits for the models. Who owns what:
 - :mod:`core.live.recorder`: ``ObservationRecorder``, one row per worker per interval through the storage policy
   (:func:`core.services.observations.store_observations`).
 - :mod:`core.live.status`: ``StatusFile``, the optional JSON statistics file (``Settings.live_status_file``).
+- :mod:`core.live.tracks`: ``LiveTracker``, faces followed from detection to detection; identity and emotion per
+  track, only when due.
+- :mod:`core.live.turns`: ``FairTurns``, the first-come-first-served turn queue of a shared analyzer.
 - :mod:`core.live.processor`: ``LiveProcessor``, the callback and the analysis worker thread.
 
 :mod:`dashboard.webrtc` wires this to ``streamlit_webrtc``; :mod:`dashboard.live` holds the page's wording.
@@ -24,10 +27,12 @@ from core.live.recorder import ObservationRecorder, ObservationSink
 from core.live.remote import ProcessAnalyzer
 from core.live.slot import LatestFrameSlot, ResultBoard
 from core.live.status import StatusFile
-from core.live.types import LiveResult, LiveStats, PendingFrame
+from core.live.tracks import LiveTracker
+from core.live.turns import FairTurns
+from core.live.types import LiveResult, LiveStats, PendingFrame, StageTimes
 
 __all__ = [
-    "AnalysisUnavailable", "EngineAnalyzer", "LatestFrameSlot", "LiveAnalyzer", "LiveProcessor", "LiveResult",
-    "LiveStats", "ObservationRecorder", "ObservationSink", "PendingFrame", "ProcessAnalyzer", "ResultBoard",
-    "StatusFile",
+    "AnalysisUnavailable", "EngineAnalyzer", "FairTurns", "LatestFrameSlot", "LiveAnalyzer", "LiveProcessor",
+    "LiveResult", "LiveStats", "LiveTracker", "ObservationRecorder", "ObservationSink", "PendingFrame",
+    "ProcessAnalyzer", "ResultBoard", "StageTimes", "StatusFile",
 ]

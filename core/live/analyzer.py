@@ -12,18 +12,22 @@ The processor uses nothing else: no probing for optional attributes, no type che
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import weakref
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from core.errors import FaceDashError
+from core.live.turns import FairTurns
 from core.live.types import AnalysisMode
-from core.types import Observation
+from core.types import DetectedFace, Observation
 
 if TYPE_CHECKING:
     from core.config import Settings
-    from core.engine import FaceEngine
+    from core.engine import FaceDescriptions, FaceEngine
 
 
 class AnalysisUnavailable(FaceDashError):
@@ -69,8 +73,21 @@ class LiveAnalyzer(Protocol):
         """Start loading if needed and wait up to ``timeout`` seconds; True when ready."""
         ...
 
+    def turn(self) -> AbstractContextManager:
+        """One session's turn on the models (first come, first served: sessions sharing the analyzer alternate)."""
+        ...
+
+    def detect(self, image_bgr: np.ndarray) -> list[DetectedFace]:
+        """The faces of one frame with the live detector (``settings.live_detector``, downscaled frame)."""
+        ...
+
+    def describe(self, image_bgr: np.ndarray, faces: list[DetectedFace], identify: list[bool],
+                 emotion: list[bool]) -> FaceDescriptions:
+        """Identity and/or emotion of the chosen faces of the frame just given to ``detect``."""
+        ...
+
     def analyze(self, image_bgr: np.ndarray, source: str, when: dt.datetime) -> list[Observation]:
-        """One frame's observations (raises on failure; the processor counts and shows the error)."""
+        """One frame through the whole pipeline with the engine's detector (the naive per-frame way; benchmarks)."""
         ...
 
     def display_names(self) -> dict[str, str]:
@@ -80,6 +97,19 @@ class LiveAnalyzer(Protocol):
     def close(self) -> None:
         """Release what this analyzer owns (a child process); safe to call more than once."""
         ...
+
+
+_ENGINE_TURNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_ENGINE_TURNS_LOCK = threading.Lock()
+
+
+def engine_turns(engine: FaceEngine) -> FairTurns:
+    """The turn queue of one in-process engine (every adapter around the same engine shares it)."""
+    with _ENGINE_TURNS_LOCK:
+        turns = _ENGINE_TURNS.get(engine)
+        if turns is None:
+            turns = _ENGINE_TURNS[engine] = FairTurns()
+        return turns
 
 
 @dataclass(frozen=True)
@@ -118,6 +148,16 @@ class EngineAnalyzer:
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         return True
+
+    def turn(self) -> AbstractContextManager:
+        return engine_turns(self.engine).turn()
+
+    def detect(self, image_bgr: np.ndarray) -> list[DetectedFace]:
+        return self.engine.detect_live(image_bgr)
+
+    def describe(self, image_bgr: np.ndarray, faces: list[DetectedFace], identify: list[bool],
+                 emotion: list[bool]) -> FaceDescriptions:
+        return self.engine.describe(image_bgr, faces, identify, emotion)
 
     def analyze(self, image_bgr: np.ndarray, source: str, when: dt.datetime) -> list[Observation]:
         return self.engine.analyze(image_bgr, source=source, when=when)

@@ -1,4 +1,4 @@
-"""``LiveProcessor``: frames in, annotated frames out, analysis in a worker thread on the newest frame only.
+"""``LiveProcessor``: frames in, annotated frames out; detection on the newest frame, tracking, rare identification.
 
 The WebRTC frame callback (:meth:`LiveProcessor.recv`) must return quickly, every time, or the returned video
 stutters. So it never waits for the models:
@@ -8,11 +8,12 @@ stutters. So it never waits for the models:
 2. it draws the boxes and labels of the latest finished analysis onto the frame (``core.annotate.annotate``)
    and returns it.
 
-A separate worker thread takes the newest frame from the slot, runs ``analyzer.analyze`` on it (a
-:class:`core.live.analyzer.LiveAnalyzer`: in this process or in a child process), smooths identities and emotions
-over each face's recent frames (``core.tracking.FaceTracker``), publishes the result to a bounded
-:class:`core.live.slot.ResultBoard` (the hand-off the page reads once a second) and offers the observations to an
-:class:`core.live.recorder.ObservationRecorder`. Nothing here calls Streamlit.
+A separate worker thread takes its session's turn on the shared models (:meth:`LiveAnalyzer.turn`, first come first
+served, so sessions alternate), takes the newest frame from the slot and runs one *step*: the fast live detector on
+the frame, :class:`core.live.tracks.LiveTracker` to follow each face from the previous detection, and the slow
+calls only where due (an embedding for a new face or an open vote, a re-check every few seconds, emotion at a
+bounded rate per face). The result goes to a bounded :class:`core.live.slot.ResultBoard` (read by the callback and
+the page) and the observations to an :class:`core.live.recorder.ObservationRecorder`. Nothing here calls Streamlit.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from core.live.analyzer import LiveAnalyzer
 from core.live.recorder import ObservationRecorder, ObservationSink
 from core.live.slot import DEFAULT_HISTORY, LatestFrameSlot, ResultBoard
 from core.live.status import StatusFile
-from core.live.types import LiveResult, LiveStats, PendingFrame
-from core.tracking import FaceTracker
+from core.live.tracks import LiveTracker
+from core.live.types import LiveResult, LiveStats, PendingFrame, StageTimes
 from core.types import Observation, utcnow
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 CALLBACK_WINDOW = 512
 #: The processing rate is measured over this many seconds of recent results.
 RATE_WINDOW_S = 5.0
+#: The stages of one analysed frame (StageTimes fields, without "_ms"), as LiveStats.stage_ms reports them.
+STAGES = ("wait", "detect", "identify", "emotion", "track")
 
 
 def _percentile(values, q: float) -> float | None:
@@ -100,7 +103,12 @@ class LiveProcessor:
         self._busy = threading.Event()  # set while the worker is inside analyzer.analyze
         self._worker_done = threading.Event()  # set when the worker thread has left its loop
         self._last_frame_at = time.perf_counter()
-        self._tracker: FaceTracker | None = None  # used by the worker thread only (see _tracker_for)
+        self._tracker: LiveTracker | None = None  # used by the worker thread only (see _tracker_for)
+        self.last_drawn: LiveResult | None = None  # the result whose boxes the callback drew last (benchmarks)
+        self._returned_at: deque[float] = deque(maxlen=CALLBACK_WINDOW)  # when the callback returned frames
+        self._name_latencies: deque[float] = deque(maxlen=64)  # seconds from first detection to name, recent faces
+        self._identified: deque[tuple[float, int]] = deque(maxlen=256)  # (finished, faces embedded) per result
+        self._identified_total = 0
 
     # ------------------------------------------------------------------ the callback side (fast path)
     def recv(self, frame):
@@ -133,9 +141,11 @@ class LiveProcessor:
         self.slot.put(PendingFrame(image_bgr, frame_no, start, utcnow()))
         self._ensure_worker()
         latest = self.board.latest()
+        self.last_drawn = latest
         out = image_bgr
-        if latest is not None and latest.observations and (start - latest.finished_at) <= self.overlay_max_age_s:
-            out = annotate(image_bgr, list(latest.observations), self._names)
+        if (latest is not None and (latest.observations or latest.held)
+                and (start - latest.finished_at) <= self.overlay_max_age_s):
+            out = annotate(image_bgr, [*latest.observations, *latest.held], self._names)
             with self._lock:
                 self._overlaid += 1
         if _started is None:
@@ -145,6 +155,7 @@ class LiveProcessor:
     def _record_callback(self, seconds: float) -> None:
         with self._lock:
             self._callback_s.append(seconds)
+            self._returned_at.append(time.perf_counter())
 
     def _ensure_worker(self) -> None:
         with self._lock:
@@ -182,63 +193,94 @@ class LiveProcessor:
                     else:  # starting or loading: frames keep replacing each other in the slot meanwhile
                         analyzer.wait_ready(0.25)
                     continue
-                item = self.slot.take(timeout=0.25)
-                if item is not None:
-                    self.analyse(item)
+                if not self.slot.wait(timeout=0.25):
+                    continue
+                asked = time.perf_counter()
+                with analyzer.turn():  # sessions sharing the models alternate; then the newest frame of ours
+                    item = self.slot.take(timeout=0)
+                    if item is not None:
+                        self.analyse(item, wait_ms=(time.perf_counter() - asked) * 1000.0)
         finally:
             self._worker_done.set()  # "running" is false from here on, also in the final status below
             self.recorder.flush()
             self.write_status(force=True)
             log.info("live analysis worker stopped")
 
-    def analyse(self, item: PendingFrame) -> LiveResult | None:
-        """Analyse one frame, publish the result, store what is due. Runs in the worker thread."""
+    def analyse(self, item: PendingFrame, *, wait_ms: float = 0.0) -> LiveResult | None:
+        """One step on one frame: detect, follow, identify/feel what is due, publish, store. Worker thread."""
         self._refresh_names(time.perf_counter())
         self._busy.set()
-        t0 = time.perf_counter()
         analyzer = self.analyzer
+        t0 = time.perf_counter()
         try:
-            observations = analyzer.analyze(item.image, source=self.source, when=item.captured_wall)
-            # one lucky frame must not name (or store) a stranger as a worker, and emotion labels should not flicker:
-            # vote identities and average emotions over each face's recent frames
-            observations = self._tracker_for(analyzer).update(observations, item.captured_at)
+            tracker = self._tracker_for(analyzer)
+            faces = analyzer.detect(item.image)
+            t1 = time.perf_counter()
+            tracks = tracker.update(faces, item.captured_at)
+            plan = tracker.plan(tracks, item.captured_at, analyzer.emotion_enabled)
+            identify_ms = emotion_ms = 0.0
+            if any(plan.identify):  # an embedding takes a while: draw this frame's boxes (old names) meanwhile
+                self.board.show(self._result(item, tracker.observations(tracks, item.captured_wall, self.source),
+                                             [], StageTimes(), 0, 0, t0, time.perf_counter()))
+            if plan.anything:
+                found = analyzer.describe(item.image, faces, list(plan.identify), list(plan.emotion))
+                tracker.apply(tracks, found.identities, found.emotions, item.captured_at)
+                identify_ms, emotion_ms = found.identify_ms, found.emotion_ms
+            observations = tracker.observations(tracks, item.captured_wall, self.source)
+            held = tracker.held(tracks, item.captured_at, item.captured_wall, self.source)
+            latencies = tracker.take_name_latencies(time.perf_counter())
         except Exception as exc:
             self._note_error(f"analysis: {exc}")
             log.warning("live: analysis failed: %s", exc, exc_info=self._analysis_errors == 1)
             return None
         finally:
             self._busy.clear()
-        result = self._publish(item, observations, t0, time.perf_counter())
+        finished = time.perf_counter()
+        detect_ms = (t1 - t0) * 1000.0
+        stages = StageTimes(wait_ms=wait_ms, detect_ms=detect_ms, identify_ms=identify_ms, emotion_ms=emotion_ms,
+                            track_ms=max(0.0, (finished - t0) * 1000.0 - detect_ms - identify_ms - emotion_ms))
+        with self._lock:
+            self._name_latencies.extend(latencies)
+            self._identified.append((finished, sum(plan.identify)))
+            self._identified_total += sum(plan.identify)
+        result = self._publish(item, observations, held, stages, sum(plan.identify), t0, finished)
         self.recorder.offer(observations)
         self.write_status()
         return result
 
-    def _publish(self, item: PendingFrame, observations: list[Observation], t0: float, finished: float) -> LiveResult:
-        names = self._names
+    def _publish(self, item: PendingFrame, observations: list[Observation], held: list[Observation],
+                 stages: StageTimes, identified: int, t0: float, finished: float) -> LiveResult:
         with self._lock:
             self._seq += 1
             seq = self._seq
             self._finish_times.append(finished)
             for obs in observations:
                 if obs.identity.worker_id:
-                    self._seen[names.get(obs.identity.worker_id, obs.identity.worker_id)] = None
-        result = LiveResult(
+                    self._seen[self._names.get(obs.identity.worker_id, obs.identity.worker_id)] = None
+        result = self._result(item, observations, held, stages, identified, seq, t0, finished)
+        self.board.publish(result)
+        return result
+
+    def _result(self, item: PendingFrame, observations: list[Observation], held: list[Observation],
+                stages: StageTimes, identified: int, seq: int, t0: float, finished: float) -> LiveResult:
+        return LiveResult(
             seq=seq,
             frame_no=item.frame_no,
             captured_at=item.captured_at,
             finished_at=finished,
             analysis_ms=(finished - t0) * 1000.0,
             observations=tuple(observations),
-            labels=tuple(label_for(o, names) for o in observations),
+            labels=tuple(label_for(o, self._names) for o in observations),
+            held=tuple(held),
+            stages=stages,
+            identified=identified,
         )
-        self.board.publish(result)
-        return result
 
-    def _tracker_for(self, analyzer: LiveAnalyzer) -> FaceTracker:
-        """The face tracker for the analyzer's settings (rebuilt, forgetting its tracks, when they change)."""
+    def _tracker_for(self, analyzer: LiveAnalyzer) -> LiveTracker:
+        """The stream's tracker for the analyzer's settings (rebuilt, forgetting its tracks, when they change)."""
         settings = analyzer.settings
-        if self._tracker is None or self._tracker.config != FaceTracker.settings_config(settings):
-            self._tracker = FaceTracker.from_settings(settings)
+        if self._tracker is None or self._tracker.config != LiveTracker.settings_config(settings):
+            self._tracker = LiveTracker.from_settings(settings)
         return self._tracker
 
     def _note_error(self, message: str) -> None:
@@ -304,7 +346,14 @@ class LiveProcessor:
             analysis_errors, last_error = self._analysis_errors, self._last_error
             seen = tuple(self._seen)
             analysed = self._seq
+            returned = list(self._returned_at)
+            name_ms = [s * 1000.0 for s in self._name_latencies]
+            identified = [(t, n) for t, n in self._identified if now - t <= RATE_WINDOW_S]
+            identified_total = self._identified_total
         latencies = [r.latency_ms for r in recent]
+        stage_ms = {name: round(float(np.mean([getattr(r.stages, f"{name}_ms") for r in recent])), 2)
+                    for name in STAGES} if recent else {}
+        window_s = min(RATE_WINDOW_S, now - identified[0][0]) if identified else 0.0
         recorder, analyzer = self.recorder, self.analyzer
         return LiveStats(
             running=self.running,
@@ -314,6 +363,12 @@ class LiveProcessor:
             pending=self.slot.pending,
             overlaid=overlaid,
             processing_fps=round(_rate(finishes, now), 2),
+            output_fps=round(_rate(returned, now), 2),
+            identity_latency_ms=_percentile(name_ms, 50),
+            identity_latency_max_ms=max(name_ms) if name_ms else None,
+            identified=identified_total,
+            identified_per_s=round(sum(n for _, n in identified) / window_s, 2) if window_s > 0.5 else 0.0,
+            stage_ms=stage_ms,
             latency_ms=latest.latency_ms if latest else None,
             latency_p50_ms=_percentile(latencies, 50),
             latency_p95_ms=_percentile(latencies, 95),

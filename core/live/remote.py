@@ -6,8 +6,8 @@ times a second. With the models in a child process the worker thread only waits 
 
 The child is one ``multiprocessing`` process (spawn) running :func:`_serve`: it builds its own
 :class:`core.engine.FaceEngine` from the parent's settings, reports ``("ready", info)`` or ``("failed", why)``,
-then answers one ``(image, source, when)`` request at a time until it is sent ``None`` or the parent's end of the
-pipe closes. Its engine is a local variable of that loop: there is no module-level state on either side.
+then answers one ``(op, *args)`` request at a time (``detect``, ``describe``, ``analyze``) until it is sent ``None``
+or the parent's end of the pipe closes. Its engine is a local variable of that loop: there is no module-level state on either side.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import logging
 import multiprocessing
 import signal
 import threading
+from contextlib import AbstractContextManager
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
@@ -26,11 +27,13 @@ import numpy as np
 
 from core.gallery import Gallery
 from core.live.analyzer import AnalysisUnavailable
+from core.live.turns import FairTurns
 from core.live.types import AnalysisMode
-from core.types import Observation, utcnow
+from core.types import DetectedFace, Observation, utcnow
 
 if TYPE_CHECKING:
     from core.config import Settings
+    from core.engine import FaceDescriptions
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,7 @@ def _serve(conn: Connection, settings_values: dict) -> None:
 
         engine = FaceEngine(load_settings(**settings_values))
         engine.ensure_gallery_embeddings()
+        engine.warm_up_live()  # every model built before "ready": a missing live detector fails here, named
         hello: tuple[str, Any] = (READY, {"emotion_enabled": engine.emotion_enabled,
                                           "backends": engine.backend_report().as_dict()})
     except Exception as exc:  # reported to the parent with the real message
@@ -63,13 +67,30 @@ def _serve(conn: Connection, settings_values: dict) -> None:
 
 
 def _answer(conn: Connection, engine) -> None:
+    """Answer ``(op, *args)`` requests until ``None``: ``detect`` (the frame and its faces are kept, numbered, for
+    the next ``describe``, so neither crosses the pipe twice), ``describe`` and ``analyze``."""
+    kept: tuple[int, np.ndarray, list] | None = None  # (frame number, frame, faces) of the last detect
     while True:
         request = conn.recv()
         if request is None:
             return
-        image, source, when = request
+        op, *args = request
         try:
-            reply: tuple[str, Any] = (OK, engine.analyze(image, source=source, when=when))
+            if op == "detect":
+                number, image = args
+                result: Any = engine.detect_live(image)
+                kept = (number, image, result)
+            elif op == "describe":
+                number, identify, emotion = args
+                if kept is None or kept[0] != number:
+                    raise RuntimeError(f"describe: frame {number} is not the last detected frame")
+                result = engine.describe(kept[1], kept[2], identify, emotion)
+            elif op == "analyze":
+                image, source, when = args
+                result = engine.analyze(image, source=source, when=when)
+            else:
+                raise ValueError(f"unknown request {op!r}")
+            reply: tuple[str, Any] = (OK, result)
         except Exception as exc:
             reply = (ERROR, exc)
         try:
@@ -112,12 +133,14 @@ class _Child:
 class ProcessAnalyzer:
     """The face engine in a child process (a :class:`core.live.analyzer.LiveAnalyzer`).
 
-    ``analyze`` sends one frame (pickled, ~0.3 MB at 360x288) and blocks on the answer without holding the GIL.
+    ``detect`` sends one frame (pickled, ~0.3 MB at 360x288, 0.9 MB at 640x480) and blocks on the answer without
+    holding the GIL; ``describe`` refers to that frame by number (the child kept it), so a frame crosses once.
     The child sees the same gallery folder as the parent (enrollments made later are picked up: the gallery is
     read from disk per call). It starts on first use (``start``, ``wait_ready`` or ``analyze``: in the live page,
     the first camera frame), so visitors who never press START cost no memory; ``loading`` is true while it loads
     its models (about 10 s), ``ready`` once it can analyse. A child that dies or hangs is stopped and a new one is
-    started by the next call. One analyzer can serve several live sessions (calls are queued, one at a time).
+    started by the next call. One analyzer serves several live sessions: each takes a :meth:`turn` (first come, first
+served), so they alternate instead of the fastest re-asker winning.
     """
 
     def __init__(self, settings: Settings, *, call_timeout_s: float = 120.0) -> None:
@@ -130,6 +153,10 @@ class ProcessAnalyzer:
         self._call_lock = threading.Lock()  # one request on the pipe at a time
         self._child: _Child | None = None
         self._closed = False
+        self._turns = FairTurns()
+        self._frame_lock = threading.Lock()
+        self._frame_no = 0
+        self._last_detected: tuple[int, np.ndarray, list[DetectedFace]] | None = None
 
     # ------------------------------------------------------------------ LiveAnalyzer
     @property
@@ -213,15 +240,40 @@ class ProcessAnalyzer:
         child.hello.wait(timeout)
         return child if child.ready else None
 
+    def turn(self) -> AbstractContextManager:
+        """A session's turn on the child (first come, first served across the sessions sharing this analyzer)."""
+        return self._turns.turn()
+
+    def detect(self, image_bgr: np.ndarray) -> list[DetectedFace]:
+        with self._frame_lock:
+            self._frame_no += 1
+            number = self._frame_no
+        faces = self._call("detect", number, np.ascontiguousarray(image_bgr))
+        with self._frame_lock:
+            self._last_detected = (number, image_bgr, faces)
+        return faces
+
+    def describe(self, image_bgr: np.ndarray, faces: list[DetectedFace], identify: list[bool],
+                 emotion: list[bool]) -> FaceDescriptions:
+        """Identity/emotion of faces of the frame last given to :meth:`detect` (the child kept it; call both in
+        one :meth:`turn`). Another frame is refused: detect it first."""
+        with self._frame_lock:
+            number, image, found = self._last_detected or (0, None, None)
+        if image is not image_bgr or faces is not found:
+            raise ValueError("describe: pass the frame and the faces of the last detect call (in the same turn)")
+        return self._call("describe", number, list(identify), list(emotion))
+
     def analyze(self, image_bgr: np.ndarray, source: str = "live", when: dt.datetime | None = None
                 ) -> list[Observation]:
+        return self._call("analyze", np.ascontiguousarray(image_bgr), source, when or utcnow())
+
+    def _call(self, op: str, *args: Any) -> Any:
         child = self._ready_child(self.call_timeout_s)
         if child is None:
             raise AnalysisUnavailable(f"the analysis process is not ready: {self.error or 'still loading'}")
-        request = (np.ascontiguousarray(image_bgr), source, when or utcnow())
         with self._call_lock:
             try:
-                child.conn.send(request)
+                child.conn.send((op, *args))
                 if not child.conn.poll(self.call_timeout_s):
                     self._discard(child)
                     raise AnalysisUnavailable(f"the analysis process did not answer within {self.call_timeout_s:g} s;"

@@ -37,6 +37,13 @@ class LatestFrameSlot:
             item, self._item = self._item, None
             return item
 
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a frame without taking it; True when one is there."""
+        with self._cond:
+            if self._item is None:
+                self._cond.wait(timeout)
+            return self._item is not None
+
     def wake(self) -> None:
         with self._cond:
             self._cond.notify_all()
@@ -64,6 +71,12 @@ class ResultBoard:
     def publish(self, result: LiveResult) -> None:
         with self._lock:
             self._results.append(result)
+            self._latest = result
+
+    def show(self, result: LiveResult) -> None:
+        """Make ``result`` the one drawn, without adding it to the history (an interim result: this frame's boxes
+        while its identities are still being computed; the final result of the frame follows)."""
+        with self._lock:
             self._latest = result
 
     def latest(self) -> LiveResult | None:

@@ -25,6 +25,19 @@ class PendingFrame:
 
 
 @dataclass(frozen=True)
+class StageTimes:
+    """Where one analysed frame's time went (ms). ``detect`` includes sending the frame to the analysis process;
+    ``identify`` and ``emotion`` are 0 on frames where no face was due; ``wait`` is the time the session waited for
+    its turn on the shared models."""
+
+    wait_ms: float = 0.0
+    detect_ms: float = 0.0
+    identify_ms: float = 0.0
+    emotion_ms: float = 0.0
+    track_ms: float = 0.0
+
+
+@dataclass(frozen=True)
 class LiveResult:
     """One finished analysis of one frame (immutable: it is read by the callback thread and the page)."""
 
@@ -35,6 +48,9 @@ class LiveResult:
     analysis_ms: float
     observations: tuple[Observation, ...]
     labels: tuple[str, ...]
+    held: tuple[Observation, ...] = ()  # faces missed in this frame but seen just before: drawn, not stored
+    stages: StageTimes = field(default_factory=StageTimes)
+    identified: int = 0  # faces embedded for this frame (the others kept their track's identity)
 
     @property
     def latency_ms(self) -> float:
@@ -70,6 +86,12 @@ class LiveStats:
     analysis_errors: int
     last_error: str | None
     emotion_enabled: bool
+    output_fps: float = 0.0  # frames returned by the callback per second (with or without boxes)
+    identity_latency_ms: float | None = None  # median time from a face's first detection to its name (recent faces)
+    identity_latency_max_ms: float | None = None
+    identified: int = 0  # faces identified (embedded) since the start
+    identified_per_s: float = 0.0  # faces embedded per second (new and open tracks, re-checks)
+    stage_ms: dict[str, float] = field(default_factory=dict)  # median per stage over recent results (StageTimes)
     seen_workers: tuple[str, ...] = field(default_factory=tuple)  # display names recognised since start
     starting: bool = False  # the analysis process is still loading its models
     analysis_mode: AnalysisMode = "thread"

@@ -90,8 +90,10 @@ def test_live_page_recognises_the_enrolled_person(live_app, chromium_page, enrol
     # the page shows the name, the figures and the recording state (the stats fragment refreshes every second)
     page.get_by_text(f"{E2E_NAME} | ").first.wait_for(timeout=30_000)
     page.get_by_text("Recording: one row per worker every 1 s").wait_for()
-    page.get_by_text("Processing rate").wait_for()
-    page.get_by_text("Dropped frames").wait_for()
+    page.get_by_text("Output rate (frames/s)").wait_for()
+    page.get_by_text("Analysis rate (frames/s)").wait_for()
+    page.get_by_text("Time to name").wait_for()
+    page.get_by_text("Per analysed frame (median): turn").wait_for()
     video = camera.locator("video").first
     page.wait_for_function(
         "v => v.videoWidth > 0 && v.currentTime > 1", arg=video.element_handle(), timeout=30_000)
