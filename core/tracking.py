@@ -40,6 +40,14 @@ def iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def check_smoothing(window: int, min_votes: int, emotion_window: int) -> None:
+    """Refuse a vote that can never name anyone and an empty emotion window (both trackers' settings)."""
+    if window < 1 or not 1 <= min_votes <= window:
+        raise ValueError(f"identity vote: need 1 <= min_votes ({min_votes}) <= window ({window})")
+    if emotion_window < 1:
+        raise ValueError(f"emotion smoothing: need emotion_window >= 1, got {emotion_window}")
+
+
 def associate(boxes, tracks, min_iou: float) -> dict:
     """Greedy one-to-one matching of this frame's boxes to tracks, highest IoU first: {box index: track}."""
     pairs = sorted(
@@ -93,10 +101,7 @@ class FaceTracker:
 
     def __init__(self, window: int = 5, min_votes: int = 3, emotion_window: int = 5, min_iou: float = 0.3,
                  max_gap_s: float = 1.5) -> None:
-        if window < 1 or not 1 <= min_votes <= window:
-            raise ValueError(f"identity vote: need 1 <= min_votes ({min_votes}) <= window ({window})")
-        if emotion_window < 1:
-            raise ValueError(f"emotion smoothing: need emotion_window >= 1, got {emotion_window}")
+        check_smoothing(window, min_votes, emotion_window)
         self.window, self.min_votes, self.emotion_window = window, min_votes, emotion_window
         self.min_iou, self.max_gap_s = min_iou, max_gap_s
         self.tracks: list[Track] = []

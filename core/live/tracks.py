@@ -27,7 +27,7 @@ from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from core.tracking import Track, associate
+from core.tracking import Track, associate, check_smoothing
 from core.types import DetectedFace, EmotionResult, IdentityMatch, Observation
 
 #: The identity of a face whose first identification has not run yet: unknown, no distance.
@@ -67,10 +67,7 @@ class LiveTracker:
     def __init__(self, *, window: int = 5, min_votes: int = 3, emotion_window: int = 5, recheck_s: float = 3.0,
                  emotion_interval_s: float = 0.2, min_iou: float = 0.3, max_gap_s: float = 1.5,
                  hold_s: float = 0.5, identify_per_frame: int = 1) -> None:
-        if window < 1 or not 1 <= min_votes <= window:
-            raise ValueError(f"identity vote: need 1 <= min_votes ({min_votes}) <= window ({window})")
-        if emotion_window < 1:
-            raise ValueError(f"emotion smoothing: need emotion_window >= 1, got {emotion_window}")
+        check_smoothing(window, min_votes, emotion_window)
         self.window, self.min_votes, self.emotion_window = window, min_votes, emotion_window
         self.recheck_s, self.emotion_interval_s = recheck_s, emotion_interval_s
         self.min_iou, self.max_gap_s, self.hold_s = min_iou, max_gap_s, hold_s
