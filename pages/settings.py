@@ -43,9 +43,10 @@ with st.form("recognition_form", border=True):
                f"{report['identity_template']} enrollment vector; two workers within {report['identity_margin']:.4f} "
                "of each other leave the face 'unknown (ambiguous)'.")
     st.caption(f"Video and live camera: a face is named once {settings.identity_vote_min} of its last "
-               f"{settings.identity_vote_window} analysed frames agree (FACEDASH_IDENTITY_VOTE_MIN / _WINDOW); "
-               f"its emotion is the mean of its last {settings.emotion_smoothing_frames} "
-               "(FACEDASH_EMOTION_SMOOTHING_FRAMES).")
+               f"{settings.identity_vote_window} identifications agree (FACEDASH_IDENTITY_VOTE_MIN / _WINDOW); "
+               f"its emotion is the mean of its last {settings.emotion_smoothing_frames} estimates "
+               f"(FACEDASH_EMOTION_SMOOTHING_FRAMES). Live camera: a named face is identified again every "
+               f"{settings.live_identity_recheck_s:g} s, its emotion estimated every {settings.live_emotion_interval_s:g} s.")
     override = st.checkbox("Override the threshold", settings.identity_threshold is not None, key="set_override")
     value = st.number_input("Threshold", 0.0001, 10.0, float(report["identity_threshold"]), 0.005, format="%.4f",
                             key="set_threshold")

@@ -420,7 +420,7 @@ def test_settings_page_shows_backends_and_why(data_dir):
     assert recognition["in use"] in ("Dlib", "VGG-Face") and recognition["why"]
     assert backends.set_index("component").loc["Emotion model", "in use"] == "off"
     assert any("Article 5(1)(f)" in m.value for m in at.markdown)
-    assert any("named once 3 of its last 5 analysed frames agree" in c.value for c in at.caption)
+    assert any("named once 3 of its last 5 identifications agree" in c.value for c in at.caption)
     assert any("Live camera detector: blazeface on frames downscaled to 320 px" in c.value
                and "the measured default" in c.value for c in at.caption)
 

@@ -267,7 +267,7 @@ def test_presence_rows_without_emotion(live_settings, live_engine, clips, store)
 
 def test_a_face_is_named_and_stored_only_once_the_vote_agrees(in_process, clips, store):
     """The worker thread's path, one frame at a time: the enrolled face is drawn as unknown (and not stored) until
-    3 of its last 5 analysed frames agree (core/tracking.py), then named; FACEDASH_IDENTITY_VOTE_* set the rule."""
+    3 of its first identifications agree (core/live/tracks.py), then named; FACEDASH_IDENTITY_VOTE_* set the rule."""
     from core.types import utcnow
 
     processor = LiveProcessor(in_process, store, interval_s=0.01)
