@@ -293,3 +293,29 @@ def test_process_analyzer_close_stops_its_child(settings):
         os.kill(pid, 0)  # gone (and reaped)
     analyzer.close()  # idempotent
     assert analyzer.wait_ready(0.1) is False
+
+
+def test_a_session_that_goes_away_leaves_nothing_behind(settings):
+    """Per-session state (processor, tracks, counters, worker thread) goes with the session: a stopped processor, or
+    one whose browser just vanished (no STOP: the worker ends after idle_timeout_s without frames), is collected."""
+    import gc
+    import weakref
+
+    analyzer = FakeAnalyzer(settings, [obs("ada")])
+    refs = []
+    for stop in (True, False):
+        processor = LiveProcessor(analyzer, ListSink(), idle_timeout_s=0.3)
+        for _ in range(5):
+            processor.process(np.zeros((120, 160, 3), np.uint8))
+        wait_for(lambda p=processor: p.stats().analysed >= 1)
+        if stop:
+            processor.stop()
+        else:
+            wait_for(lambda p=processor: not p.running, timeout=5)
+        thread = processor._thread
+        refs.append(weakref.ref(processor))
+        del processor
+        assert thread is not None
+        thread.join(5)
+    gc.collect()
+    assert [ref() for ref in refs] == [None, None]
