@@ -104,7 +104,6 @@ class LiveProcessor:
         self._worker_done = threading.Event()  # set when the worker thread has left its loop
         self._last_frame_at = time.perf_counter()
         self._tracker: LiveTracker | None = None  # used by the worker thread only (see _tracker_for)
-        self.last_drawn: LiveResult | None = None  # the result whose boxes the callback drew last (benchmarks)
         self._returned_at: deque[float] = deque(maxlen=CALLBACK_WINDOW)  # when the callback returned frames
         self._name_latencies: deque[float] = deque(maxlen=64)  # seconds from first detection to name, recent faces
         self._identified: deque[tuple[float, int]] = deque(maxlen=256)  # (finished, faces embedded) per result
@@ -141,7 +140,6 @@ class LiveProcessor:
         self.slot.put(PendingFrame(image_bgr, frame_no, start, utcnow()))
         self._ensure_worker()
         latest = self.board.latest()
-        self.last_drawn = latest
         out = image_bgr
         if (latest is not None and (latest.observations or latest.held)
                 and (start - latest.finished_at) <= self.overlay_max_age_s):
@@ -239,11 +237,12 @@ class LiveProcessor:
         detect_ms = (t1 - t0) * 1000.0
         stages = StageTimes(wait_ms=wait_ms, detect_ms=detect_ms, identify_ms=identify_ms, emotion_ms=emotion_ms,
                             track_ms=max(0.0, (finished - t0) * 1000.0 - detect_ms - identify_ms - emotion_ms))
+        identified = sum(plan.identify)
         with self._lock:
             self._name_latencies.extend(latencies)
-            self._identified.append((finished, sum(plan.identify)))
-            self._identified_total += sum(plan.identify)
-        result = self._publish(item, observations, held, stages, sum(plan.identify), t0, finished)
+            self._identified.append((finished, identified))
+            self._identified_total += identified
+        result = self._publish(item, observations, held, stages, identified, t0, finished)
         self.recorder.offer(observations)
         self.write_status()
         return result
