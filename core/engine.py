@@ -7,6 +7,7 @@ One :class:`FaceEngine` holds the loaded models (built once per process: the das
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -179,8 +180,6 @@ class FaceEngine:
         """Identity and/or emotion for the chosen faces of one frame (the live tracker asks only for what is due).
 
         Identities are computed in one batch and emotions in another; the times of both are reported."""
-        import time
-
         t0 = time.perf_counter()
         who = [f for f, want in zip(faces, identify) if want]
         matches = iter(self.identify(image_bgr, who))
