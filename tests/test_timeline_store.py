@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import glob
 import logging
+import math
 import os
 import uuid
 
@@ -22,11 +23,13 @@ from core.timeline import (
     TimelineStore,
     enforce_retention,
     label_distribution,
+    maintenance,
     smoothed_valence,
     team_summary,
     weekday_hour_heatmap,
     worker_timeline,
 )
+from core.timeline.fs import StoredFile
 from core.timeline.queries import (
     DISTRIBUTION_COLUMNS,
     HEATMAP_COLUMNS,
@@ -160,6 +163,39 @@ def test_simulated_live_use_keeps_file_count_small(tmp_path):
     table = raw_rows(store)
     assert table.num_rows == n and len(set(table.column("obs_id").to_pylist())) == n
     assert store.compact()["files_after"] == 1
+
+
+def test_compaction_after_appends_rewrites_each_row_a_logarithmic_number_of_times(tmp_path, monkeypatch):
+    # merging the whole day after every few appends rewrote n^2/16 rows a day and grew the live server's memory
+    written: list[int] = []
+    real_write = maintenance._write_partition_file
+    monkeypatch.setattr(maintenance, "_write_partition_file",
+                        lambda store, day, table: written.append(table.num_rows) or real_write(store, day, table))
+    store = TimelineStore(tmp_path / "tl", compact_min_files=8)
+    n = 1500
+    for i in range(n):
+        store.append([make_obs(T0 + dt.timedelta(seconds=i), "w1")])
+        assert len(store.file_paths()) <= 8 + 1 + math.log2(n / 8) + 1
+    assert sum(written) <= n * (math.log2(n / 8) + 2), (sum(written), written[-10:])
+    assert max(written) >= n // 2  # old rows do get merged into big files: it is not just a heap of small merges
+    assert store.count() == n and raw_rows(store).num_rows == n
+
+
+def test_tiered_merge_set_takes_the_newest_files_while_they_are_comparable():
+    def f(ns: int, prefix: str = "a-") -> StoredFile:
+        name = f"{prefix}{ns}-1-abc.parquet"
+        return StoredFile(path=name, partition="2025-03-10", name=name, size=0)
+
+    rows = {"c-10-1-abc.parquet": 64, "c-20-1-abc.parquet": 16}
+    files = [f(10, "c-"), f(20, "c-")] + [f(30 + i) for i in range(9)]
+
+    def count(sf: StoredFile) -> int:
+        return rows.get(sf.name, 1)
+
+    chosen = maintenance.tiered_merge_set(files, count)
+    assert {sf.name for sf in chosen} == {sf.name for sf in files[1:]}  # 9 singles + the 16-row file, not the 64
+    assert maintenance.tiered_merge_set(files[:1], count) == []  # one file: nothing to merge
+    assert maintenance.tiered_merge_set([f(10, "c-"), f(30)], count) == []  # a big file and one new row stay
 
 
 def test_buffered_appends_are_written_in_batches(tmp_path):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from core.errors import StoreError
 from core.timeline.fs import COMPACT_PREFIX, PARTITION_PREFIX, QUARANTINE_DIR, TMP_PREFIX, StoredFile, new_file_name
@@ -88,23 +89,70 @@ def compact(store: TimelineStore, *, min_files: int = 2) -> dict:
     return summary
 
 
+#: A file joins a merge after an append while it is at most this many times the size of the newer files chosen.
+TIER_RATIO = 2.0
+
+
+def _written_ns(f: StoredFile) -> int:
+    """When a file was written, from its name (``<prefix><ns>-<pid>-<rand>.parquet``); 0 for foreign names."""
+    stamp = f.name.split("-", 2)[1] if f.name.count("-") >= 2 else ""
+    return int(stamp) if stamp.isdigit() else 0
+
+
+def tiered_merge_set(files: Sequence[StoredFile], rows: Callable[[StoredFile], int],
+                     ratio: float = TIER_RATIO) -> list[StoredFile]:
+    """The files an after-append compaction merges: the newest ones, as long as the merge stays cheap.
+
+    Walking from the newest file to the oldest, a file joins while it holds at most ``ratio`` times the rows
+    already chosen (``rows(f)``: a file's row count). Merging a whole day's partition after every few appends would
+    read and rewrite all of the day's rows each time: quadratic in the day's rows, and Arrow's allocator keeps the
+    pages of those ever bigger reads (the live soak grew 70 MB an hour). With this rule files grow like a binary
+    counter: a row is rewritten about log2(rows / compact_min_files) times a day, and a partition keeps
+    ``compact_min_files`` files plus about that many. ``compact()`` (CLI ``timeline compact``) still merges
+    everything into one file.
+    """
+    chosen: list[StoredFile] = []
+    total = 0
+    for f in sorted(files, key=lambda f: (_written_ns(f), f.name), reverse=True):
+        n = rows(f)
+        if chosen and n > ratio * total:
+            break
+        chosen.append(f)
+        total += n
+    return chosen if len(chosen) > 1 else []
+
+
 def compact_if_free(store: TimelineStore, day: str) -> bool:
-    """Compact one partition if the maintenance lock is free right now (after an append). True if it ran."""
+    """After an append: merge the partition's newest files (:func:`tiered_merge_set`) if the maintenance lock is
+    free right now. True if it ran."""
     try:
         held = store.maintenance_lock(timeout=0)
     except StoreError:  # another process holds the lock: the next append tries again
         return False
     with held:
-        compact_partition(store, day)
+        files = store._backend.files(day)
+        if len(files) > store.compact_min_files:  # another process may have compacted it meanwhile
+            compact_partition(store, day, tiered_merge_set(files, lambda f: _row_count(store, f)))
+    # mimalloc (Arrow's default pool here) keeps freed pages for reuse; hand them back, or a long-running
+    # process grows with every compaction (measured: 168 -> 145 MB after 3,500 single-row appends)
+    pa.default_memory_pool().release_unused()
     return True
 
 
-def compact_partition(store: TimelineStore, day: str) -> None:
-    """Merge the files of one partition into one sorted, de-duplicated file. Caller holds the lock."""
+def _row_count(store: TimelineStore, f: StoredFile) -> int:
+    """Rows in one file, from its footer (a missing or unreadable file counts 0: the merge quarantines it)."""
+    try:
+        return int(pq.read_metadata(store._backend.open_input(f.path)).num_rows)
+    except Exception:
+        return 0
+
+
+def compact_partition(store: TimelineStore, day: str, files: Sequence[StoredFile] | None = None) -> None:
+    """Merge ``files`` (default: all) of one partition into one sorted, de-duplicated file. Caller holds the lock."""
     backend = store._backend
     _remove_stale_tmp(store, day)
     tables, inputs = [], []
-    for f in backend.files(day):
+    for f in (backend.files(day) if files is None else files):
         try:
             tables.append(backend.read_file(f))
             inputs.append(f)
