@@ -71,6 +71,8 @@ class Embedder(Protocol):
     @property
     def key(self) -> str: ...  # read-only: DeepFaceEmbedder derives it from name and chip
 
+    def chips(self, image_bgr: np.ndarray, faces: list[DetectedFace]) -> list[np.ndarray]: ...
+
     def embed(self, chips: list[np.ndarray]) -> np.ndarray: ...
 
     def embed_faces(self, image_bgr: np.ndarray, faces: list[DetectedFace]) -> np.ndarray: ...
@@ -133,6 +135,51 @@ class DeepFaceEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+class DlibResNetEmbedder(DeepFaceEmbedder):
+    """DeepFace's Dlib model, called directly: the same vectors as ``DeepFace.represent(model_name="Dlib",
+    detector_backend="skip")`` (checked by tests/test_embedders.py) without importing DeepFace or TensorFlow.
+
+    Why: the live page identifies faces in a small process of its own (core/live/identity.py) beside detection;
+    with DeepFace that process would load TensorFlow (about 600 MB) to call a dlib function. The arithmetic below is
+    DeepFace's: BGR chip -> resize/pad to 150 px -> float in [0, 1] -> back to uint8 RGB -> dlib's ResNet.
+    """
+
+    def load(self) -> DlibResNetEmbedder:
+        require_weights(self.weights_dir, self.weights_file, f"Recognition model {self.name}", self.offline_alternative)
+        import dlib
+
+        self._model = dlib.face_recognition_model_v1(str(Path(self.weights_dir) / self.weights_file))
+        return self
+
+    def embed(self, chips: list[np.ndarray]) -> np.ndarray:
+        if not chips:
+            return np.zeros((0, self.dim), np.float32)
+        batch = np.stack([_deepface_input(np.asarray(chip), self.chip.size) for chip in chips])
+        descriptors = self._model.compute_face_descriptor(batch)
+        return np.asarray([np.array(d) for d in descriptors], dtype=np.float32)
+
+
+def _deepface_input(chip_bgr: np.ndarray, size: int) -> np.ndarray:
+    """One chip as DeepFace hands it to dlib (``preprocessing.resize_image`` then ``DlibClient.forward``)."""
+    import cv2
+
+    img = chip_bgr
+    if img.shape[:2] != (size, size):
+        factor = min(size / img.shape[0], size / img.shape[1])
+        img = cv2.resize(img, (int(img.shape[1] * factor), int(img.shape[0] * factor)))
+        d0, d1 = size - img.shape[0], size - img.shape[1]
+        img = np.pad(img, ((d0 // 2, d0 - d0 // 2), (d1 // 2, d1 - d1 // 2), (0, 0)), "constant")
+        if img.shape[:2] != (size, size):
+            img = cv2.resize(img, (size, size))
+    img = np.asarray(img, dtype=np.float32)
+    if img.max() > 1:
+        img = (img / 255.0).astype(np.float32)
+    img = img[:, :, ::-1]  # BGR -> RGB
+    if img.max() <= 1:
+        img = img * 255
+    return np.ascontiguousarray(img.astype(np.uint8))
+
+
 def embedding_key(model: str, chip: ChipSpec) -> str:
     return f"{model}@{chip.version}"
 
@@ -160,11 +207,11 @@ def _downloaded(model: str):
     return factory
 
 
-@EMBEDDERS.register("dlib", "DeepFace Dlib ResNet, 128-d, dlib 5-landmark chip (weights provisioned offline)")
+@EMBEDDERS.register("dlib", "DeepFace's Dlib ResNet (called directly), 128-d, dlib 5-landmark chip (offline weights)")
 def _dlib(weights_dir: Path) -> Embedder:
     provision_offline_weights(weights_dir)
     _, dim, weights_file, chip = MODELS["Dlib"]
-    return DeepFaceEmbedder("Dlib", dim, weights_file, weights_dir, chip, offline_alternative="").load()
+    return DlibResNetEmbedder("Dlib", dim, weights_file, weights_dir, chip, offline_alternative="").load()
 
 
 EMBEDDERS.register("vgg-face", "DeepFace VGG-Face, 4096-d, DeepFace-aligned 224 px (weights downloaded by DeepFace)")(

@@ -66,6 +66,8 @@ class FaceDescriptions:
     emotions: tuple[EmotionResult | None, ...]
     identify_ms: float = 0.0
     emotion_ms: float = 0.0
+    #: aligned chips of the faces asked for with ``chip`` (identified elsewhere: core/live/identity.py)
+    chips: tuple[np.ndarray | None, ...] = ()
 
 
 def prepare_weights(settings: Settings) -> Path:
@@ -141,9 +143,15 @@ class FaceEngine:
         """Who each face of ``image_bgr`` is: chipped the way the recognition model expects, then 1:N search."""
         if not faces:
             return []
+        return self.identify_chips(self.embedder.chips(image_bgr, faces))
+
+    def identify_chips(self, chips: list[np.ndarray]) -> list[IdentityMatch]:
+        """Who each chip (made by ``self.embedder.chips``) is: embedding, then 1:N search in the gallery."""
+        if not chips:
+            return []
         if not self._reembed_done:
             self.ensure_gallery_embeddings()
-        vectors = self.embedder.embed_faces(image_bgr, faces)
+        vectors = self.embedder.embed(chips)
         s = self.settings
         threshold, _, margin = self.gallery.decision_rule(self.embedder.key, s.distance_metric, s.identity_template,
                                                           s.identity_threshold, s.identity_margin)
@@ -175,14 +183,20 @@ class FaceEngine:
     def detect_live(self, image_bgr: np.ndarray) -> list[DetectedFace]:
         return self.live_detector.detect(image_bgr)
 
-    def describe(self, image_bgr: np.ndarray, faces: list[DetectedFace], identify: list[bool], emotion: list[bool]
-                 ) -> FaceDescriptions:
-        """Identity and/or emotion for the chosen faces of one frame (the live tracker asks only for what is due).
+    def describe(self, image_bgr: np.ndarray, faces: list[DetectedFace], identify: list[bool], emotion: list[bool],
+                 chip: list[bool] | None = None) -> FaceDescriptions:
+        """Identity, emotion and/or the aligned chip for the chosen faces of one frame (the live tracker asks only
+        for what is due; it has chips identified in a process of its own, so detection does not wait for them).
 
-        Identities are computed in one batch and emotions in another; the times of both are reported."""
+        Identities are computed in one batch and emotions in another; the times of both are reported (chip making
+        counts as identity time)."""
         t0 = time.perf_counter()
         who = [f for f, want in zip(faces, identify) if want]
         matches = iter(self.identify(image_bgr, who))
+        wanted = chip or [False] * len(faces)
+        made = iter(self.embedder.chips(image_bgr, [f for f, want in zip(faces, wanted) if want]) if any(wanted)
+                    else [])
+        chips = tuple(next(made) if want else None for want in wanted)
         t1 = time.perf_counter()
         feel = [f for f, want in zip(faces, emotion) if want] if self.emotion_model is not None else []
         scores = iter(self.emotion_model.predict([f.crop for f in feel]) if (self.emotion_model and feel) else [])
@@ -190,7 +204,7 @@ class FaceEngine:
         return FaceDescriptions(
             identities=tuple(next(matches) if want else None for want in identify),
             emotions=tuple(next(scores) if (want and self.emotion_model is not None) else None for want in emotion),
-            identify_ms=(t1 - t0) * 1000.0, emotion_ms=(t2 - t1) * 1000.0,
+            identify_ms=(t1 - t0) * 1000.0, emotion_ms=(t2 - t1) * 1000.0, chips=chips,
         )
 
     def analyze(self, image_bgr: np.ndarray, source: str = "cli", when=None) -> list[Observation]:

@@ -40,7 +40,9 @@ def describe(stats: LiveStats) -> dict[str, str]:
 
 
 #: How the page names the pipeline's stages (LiveStats.stage_ms keys), in the order a frame goes through them.
-STAGE_NAMES = {"wait": "turn", "detect": "detect", "identify": "identify", "emotion": "emotion", "track": "track"}
+#: "embed" is not a stage of the frame: the identity process embeds the chips beside detection (core/live/identity.py).
+STAGE_NAMES = {"wait": "turn", "detect": "detect", "identify": "face chips", "emotion": "emotion", "track": "track",
+               "embed": "embedding (beside)"}
 
 
 def stage_text(stage_ms: dict[str, float]) -> str:

@@ -162,3 +162,29 @@ def test_downloaded_models_fail_with_the_missing_weights_error(model, tmp_path):
     with pytest.raises(WeightsMissingError) as info:
         create_embedder(model, tmp_path)
     assert MODELS[model][2] in str(info.value) and "FACEDASH_RECOGNITION_MODEL=Dlib" in str(info.value)
+
+
+def test_direct_dlib_gives_deepfaces_vectors_without_tensorflow(two_people, engine):
+    """The "dlib" embedder calls dlib itself (no TensorFlow in the live page's identity process): it must give the
+    very vectors DeepFace.represent(model_name="Dlib") gives, for the 150 px chips and for an odd-sized one, so the
+    gallery's stored embeddings stay valid."""
+    import subprocess
+    import sys
+
+    import cv2
+
+    from core.embedders import DeepFaceEmbedder, DlibResNetEmbedder
+
+    _, dim, weights_file, spec = MODELS["Dlib"]
+    direct = create_embedder("dlib", engine.weights_dir)
+    assert isinstance(direct, DlibResNetEmbedder)
+    via_deepface = DeepFaceEmbedder("Dlib", dim, weights_file, engine.weights_dir, spec).load()
+    images = two_people[0] + two_people[1]
+    chips = [direct.chips(image, engine.detect(image)[:1])[0] for image in images]
+    chips.append(cv2.resize(chips[0], (131, 97)))  # DeepFace resizes and pads anything else to 150 px
+    np.testing.assert_array_equal(direct.embed(chips), via_deepface.embed(chips))
+    probe = ("import sys; from core.embedders import create_embedder; from pathlib import Path; "
+             f"create_embedder('dlib', Path({str(engine.weights_dir)!r})); "
+             "print('tensorflow' in sys.modules, 'deepface' in sys.modules)")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert loaded.stdout.split() == ["False", "False"], loaded.stdout + loaded.stderr

@@ -9,6 +9,7 @@ import json
 import os
 import threading
 import time
+from concurrent.futures import Future
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from core.config import load_settings
 from core.engine import FaceDescriptions
 from core.live import (
+    AnalysisUnavailable,
     EngineAnalyzer,
     FairTurns,
     LatestFrameSlot,
@@ -28,6 +30,7 @@ from core.live import (
     ResultBoard,
     StatusFile,
 )
+from core.live.identity import IdentityAnswer
 from core.types import Box, DetectedFace, IdentityMatch, Observation, utcnow
 from dashboard.live import describe
 
@@ -100,10 +103,17 @@ class FakeAnalyzer:
         self.calls.append(("detect", utcnow()))
         return [o.face for o in self.faces]
 
-    def describe(self, image_bgr, faces, identify, emotion):
-        return FaceDescriptions(
+    def describe(self, image_bgr, faces, identify, emotion, chip=None):
+        chips = chip or [False] * len(faces)
+        return FaceDescriptions(  # a "chip" here is the face's index: identify() answers with that face's identity
             identities=tuple(o.identity if want else None for o, want in zip(self.faces, identify)),
-            emotions=tuple(None for _ in emotion))
+            emotions=tuple(None for _ in emotion),
+            chips=tuple(np.array([i]) if want else None for i, want in enumerate(chips)))
+
+    def identify(self, chips):
+        answer: Future = Future()
+        answer.set_result(IdentityAnswer(tuple(self.faces[int(c[0])].identity for c in chips), 1.0))
+        return answer
 
     def analyze(self, image_bgr, source, when):
         self.calls.append((source, when))
@@ -285,12 +295,16 @@ def test_process_analyzer_close_stops_its_child(settings):
     assert analyzer.pid is None and not analyzer.loading and not analyzer.ready, "nothing starts before first use"
     assert analyzer.mode == "process" and analyzer.display_names() == {}
     analyzer.start()
-    pid = analyzer.pid
-    assert pid and analyzer.loading
+    pid, identity_pid = analyzer.pid, analyzer.identity_pid
+    assert pid and identity_pid and analyzer.loading
     analyzer.close()
     assert analyzer.pid is None and not analyzer.ready and analyzer.error == "the analysis process is closed"
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)  # gone (and reaped)
+    assert analyzer.identity_pid is None
+    for gone in (pid, identity_pid):
+        with pytest.raises(ProcessLookupError):
+            os.kill(gone, 0)  # gone (and reaped)
+    with pytest.raises(AnalysisUnavailable, match="closed"):
+        analyzer.identify([np.zeros((150, 150, 3), np.uint8)]).result(5)
     analyzer.close()  # idempotent
     assert analyzer.wait_ready(0.1) is False
 

@@ -178,3 +178,34 @@ def test_sessions_that_ask_again_at_once_alternate():
     for thread in threads:
         thread.join(5)
     assert min(counts) >= 0.9 * max(counts), counts
+
+
+def test_answers_in_flight_an_open_vote_pipelines_what_it_still_needs(face_crop):
+    """Identities come back on later frames (core/live/identity.py). An open vote asks on consecutive frames for as
+    many answers as it still needs (3 agreeing votes: 3 in flight), then waits; a decided track re-checks one at a
+    time; an answer that failed (None) lets the face be asked again."""
+    tracker = LiveTracker(window=5, min_votes=3, recheck_s=1.0)
+    asked = []
+    for i in range(5):
+        tracks = tracker.update([face(face_crop, FACE_BOX)], i * STEP_S)
+        plan = tracker.plan(tracks, i * STEP_S, emotion_enabled=False)
+        asked.append(plan.identify[0])
+        if plan.identify[0]:
+            tracks[0].asking += 1  # what LiveProcessor._ask does
+    assert asked == [True, True, True, False, False]
+    track = tracker.tracks[0]
+    tracker.apply_identity(track, match("ada"), 0.0)
+    tracker.apply_identity(track, None, STEP_S)  # failed: one vote is still needed and nothing asks for it
+    assert track.asking == 1 and track.decided is None
+    tracks = tracker.update([face(face_crop, FACE_BOX)], 5 * STEP_S)
+    assert tracker.plan(tracks, 5 * STEP_S, emotion_enabled=False).identify == (True,)
+    track.asking += 1
+    tracker.apply_identity(track, match("ada"), 2 * STEP_S)
+    tracker.apply_identity(track, match("ada"), 5 * STEP_S)
+    assert track.decided == "ada" and track.asking == 0 and track.named_at == 5 * STEP_S
+    later = 5 * STEP_S + 1.0  # the re-check: one at a time
+    tracks = tracker.update([face(face_crop, FACE_BOX)], later)
+    assert tracker.plan(tracks, later, emotion_enabled=False).identify == (True,)
+    track.asking += 1
+    tracks = tracker.update([face(face_crop, FACE_BOX)], later + STEP_S)
+    assert tracker.plan(tracks, later + STEP_S, emotion_enabled=False).identify == (False,)

@@ -7,7 +7,9 @@ stutters, so it never waits for the models. Who owns what:
   ``LiveStats``).
 - :mod:`core.live.analyzer`: the ``LiveAnalyzer`` protocol (what the processor needs from "the models"),
   ``EngineAnalyzer`` (an in-process :class:`core.engine.FaceEngine`) and ``AnalysisUnavailable``.
-- :mod:`core.live.remote`: ``ProcessAnalyzer``, the same engine in a child process it owns.
+- :mod:`core.live.remote`: ``ProcessAnalyzer``, the same engine in a child process it owns (detection, emotion,
+  face chips), plus the identity process of :mod:`core.live.identity` (embeddings, answered asynchronously).
+- :mod:`core.live.child`: spawning a model process, its start-up report, stopping it.
 - :mod:`core.live.slot`: the thread hand-offs, ``LatestFrameSlot`` (size 1) and ``ResultBoard`` (bounded).
 - :mod:`core.live.recorder`: ``ObservationRecorder``, one row per worker per interval through the storage policy
   (:func:`core.services.observations.store_observations`).

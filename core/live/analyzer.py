@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -82,8 +84,13 @@ class LiveAnalyzer(Protocol):
         ...
 
     def describe(self, image_bgr: np.ndarray, faces: list[DetectedFace], identify: list[bool],
-                 emotion: list[bool]) -> FaceDescriptions:
-        """Identity and/or emotion of the chosen faces of the frame just given to ``detect``."""
+                 emotion: list[bool], chip: list[bool] | None = None) -> FaceDescriptions:
+        """Identity, emotion and/or aligned chips of the chosen faces of the frame just given to ``detect``."""
+        ...
+
+    def identify(self, chips: list[np.ndarray]) -> Future:
+        """Who the chips (from ``describe(..., chip=...)``) are: a Future of an
+        :class:`core.live.identity.IdentityAnswer`, answered beside detection; never blocks."""
         ...
 
     def analyze(self, image_bgr: np.ndarray, source: str, when: dt.datetime) -> list[Observation]:
@@ -110,6 +117,27 @@ def engine_turns(engine: FaceEngine) -> FairTurns:
         if turns is None:
             turns = _ENGINE_TURNS[engine] = FairTurns()
         return turns
+
+
+_ENGINE_IDENTITY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def engine_identity_thread(engine: FaceEngine) -> ThreadPoolExecutor:
+    """The one thread that identifies chips for an in-process engine (every adapter around it shares it)."""
+    with _ENGINE_TURNS_LOCK:
+        pool = _ENGINE_IDENTITY.get(engine)
+        if pool is None:
+            pool = _ENGINE_IDENTITY[engine] = ThreadPoolExecutor(1, thread_name_prefix="facedash-live-identity")
+            weakref.finalize(engine, pool.shutdown, wait=False)
+        return pool
+
+
+def _identify_chips(engine: FaceEngine, chips: list[np.ndarray]):
+    from core.live.identity import IdentityAnswer
+
+    started = time.perf_counter()
+    matches = tuple(engine.identify_chips(chips))
+    return IdentityAnswer(matches, (time.perf_counter() - started) * 1000.0)
 
 
 @dataclass(frozen=True)
@@ -156,8 +184,11 @@ class EngineAnalyzer:
         return self.engine.detect_live(image_bgr)
 
     def describe(self, image_bgr: np.ndarray, faces: list[DetectedFace], identify: list[bool],
-                 emotion: list[bool]) -> FaceDescriptions:
-        return self.engine.describe(image_bgr, faces, identify, emotion)
+                 emotion: list[bool], chip: list[bool] | None = None) -> FaceDescriptions:
+        return self.engine.describe(image_bgr, faces, identify, emotion, chip)
+
+    def identify(self, chips: list[np.ndarray]) -> Future:
+        return engine_identity_thread(self.engine).submit(_identify_chips, self.engine, chips)
 
     def analyze(self, image_bgr: np.ndarray, source: str, when: dt.datetime) -> list[Observation]:
         return self.engine.analyze(image_bgr, source=source, when=when)

@@ -10,9 +10,10 @@ stutters. So it never waits for the models:
 
 A separate worker thread takes its session's turn on the shared models (:meth:`LiveAnalyzer.turn`, first come first
 served, so sessions alternate), takes the newest frame from the slot and runs one *step*: the fast live detector on
-the frame, :class:`core.live.tracks.LiveTracker` to follow each face from the previous detection, and the slow
-calls only where due (an embedding for a new face or an open vote, a re-check every few seconds, emotion at a
-bounded rate per face). The result goes to a bounded :class:`core.live.slot.ResultBoard` (read by the callback and
+the frame, :class:`core.live.tracks.LiveTracker` to follow each face from the previous detection, and the other
+calls only where due: emotion at a bounded rate per face, and for identity (a new face, an open vote, a re-check
+every few seconds) the face's aligned chip, which the identity process embeds *beside* detection
+(:meth:`LiveAnalyzer.identify` returns a Future; the answer is applied to its track on a later frame). The result goes to a bounded :class:`core.live.slot.ResultBoard` (read by the callback and
 the page) and the observations to an :class:`core.live.recorder.ObservationRecorder`. Nothing here calls Streamlit.
 """
 
@@ -22,6 +23,8 @@ import logging
 import threading
 import time
 from collections import deque
+from concurrent.futures import Future, wait
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +34,7 @@ from core.live.analyzer import LiveAnalyzer
 from core.live.recorder import ObservationRecorder, ObservationSink
 from core.live.slot import DEFAULT_HISTORY, LatestFrameSlot, ResultBoard
 from core.live.status import StatusFile
-from core.live.tracks import LiveTracker
+from core.live.tracks import LiveTrack, LiveTracker
 from core.live.types import LiveResult, LiveStats, PendingFrame, StageTimes
 from core.types import Observation, utcnow
 
@@ -56,6 +59,16 @@ def _rate(finishes: list[float], now: float) -> float:
         return 0.0
     gap = (window[-1] - window[0]) / (len(window) - 1)  # mean time between results
     return 1.0 / gap if now - window[-1] <= 2 * gap + 1.0 else 0.0
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """One face's identification in flight: which tracker and track it belongs to, and the frame's time."""
+
+    tracker: LiveTracker
+    track: LiveTrack
+    future: Future
+    asked_at: float
 
 
 class LiveProcessor:
@@ -108,6 +121,8 @@ class LiveProcessor:
         self._name_latencies: deque[float] = deque(maxlen=64)  # seconds from first detection to name, recent faces
         self._identified: deque[tuple[float, int]] = deque(maxlen=256)  # (finished, faces embedded) per result
         self._identified_total = 0
+        self._asked: list[_Asked] = []  # identifications in flight (worker thread only)
+        self._embed_ms: deque[float] = deque(maxlen=64)  # how long the identity process took, recent answers
 
     # ------------------------------------------------------------------ the callback side (fast path)
     def recv(self, frame):
@@ -215,15 +230,17 @@ class LiveProcessor:
             faces = analyzer.detect(item.image)
             t1 = time.perf_counter()
             tracks = tracker.update(faces, item.captured_at)
+            identified = self._apply_answers(tracker)
             plan = tracker.plan(tracks, item.captured_at, analyzer.emotion_enabled)
             identify_ms = emotion_ms = 0.0
-            if any(plan.identify):  # an embedding takes a while: draw this frame's boxes (old names) meanwhile
-                self.board.show(self._result(item, tracker.observations(tracks, item.captured_wall, self.source),
-                                             [], StageTimes(), 0, 0, t0, time.perf_counter()))
-            if plan.anything:
-                found = analyzer.describe(item.image, faces, list(plan.identify), list(plan.emotion))
-                tracker.apply(tracks, found.identities, found.emotions, item.captured_at)
+            if plan.anything:  # emotion here; for identity only the chips, which the identity process embeds
+                found = analyzer.describe(item.image, faces, [False] * len(faces), list(plan.emotion),
+                                          list(plan.identify))
+                tracker.apply(tracks, [None] * len(faces), found.emotions, item.captured_at)
                 identify_ms, emotion_ms = found.identify_ms, found.emotion_ms
+                for track, chip in zip(tracks, found.chips):
+                    if chip is not None:
+                        self._ask(analyzer, tracker, track, chip, item.captured_at)
             observations = tracker.observations(tracks, item.captured_wall, self.source)
             held = tracker.held(tracks, item.captured_at, item.captured_wall, self.source)
             latencies = tracker.take_name_latencies(time.perf_counter())
@@ -237,7 +254,6 @@ class LiveProcessor:
         detect_ms = (t1 - t0) * 1000.0
         stages = StageTimes(wait_ms=wait_ms, detect_ms=detect_ms, identify_ms=identify_ms, emotion_ms=emotion_ms,
                             track_ms=max(0.0, (finished - t0) * 1000.0 - detect_ms - identify_ms - emotion_ms))
-        identified = sum(plan.identify)
         with self._lock:
             self._name_latencies.extend(latencies)
             self._identified.append((finished, identified))
@@ -246,6 +262,35 @@ class LiveProcessor:
         self.recorder.offer(observations)
         self.write_status()
         return result
+
+    def _ask(self, analyzer: LiveAnalyzer, tracker: LiveTracker, track: LiveTrack, chip: np.ndarray,
+             asked_at: float) -> None:
+        """Send one face's chip to be identified beside detection; the answer is applied on a later frame."""
+        track.asking += 1
+        self._asked.append(_Asked(tracker, track, analyzer.identify([chip]), asked_at))
+
+    def _apply_answers(self, tracker: LiveTracker) -> int:
+        """Apply the identifications that came back to their tracks (votes, names); returns how many."""
+        done = [a for a in self._asked if a.future.done()]
+        if not done:
+            return 0
+        self._asked = [a for a in self._asked if not a.future.done()]
+        applied = 0
+        for asked in done:
+            if asked.tracker is not tracker:  # the tracker was rebuilt (settings changed): its tracks are gone
+                continue
+            try:
+                answer = asked.future.result()
+            except Exception as exc:  # the identity process failed: the face is asked about again later
+                self._note_error(f"identity: {exc}")
+                log.warning("live: identification failed: %s", exc)
+                tracker.apply_identity(asked.track, None, asked.asked_at)
+                continue
+            tracker.apply_identity(asked.track, answer.matches[0], asked.asked_at)
+            applied += 1
+            with self._lock:
+                self._embed_ms.append(answer.ms)
+        return applied
 
     def _publish(self, item: PendingFrame, observations: list[Observation], held: list[Observation],
                  stages: StageTimes, identified: int, t0: float, finished: float) -> LiveResult:
@@ -286,6 +331,12 @@ class LiveProcessor:
         with self._lock:
             self._analysis_errors += 1
             self._last_error = message
+
+    def wait_for_identities(self, timeout: float | None = None) -> bool:
+        """Wait until every identification in flight is answered (not yet applied: the next frame applies it);
+        True if none is left. For tests and benchmarks that step the processor one frame at a time."""
+        pending = [a.future for a in self._asked]
+        return not wait(pending, timeout).not_done if pending else True
 
     # ------------------------------------------------------------------ control
     @property
@@ -349,9 +400,12 @@ class LiveProcessor:
             name_ms = [s * 1000.0 for s in self._name_latencies]
             identified = [(t, n) for t, n in self._identified if now - t <= RATE_WINDOW_S]
             identified_total = self._identified_total
+            embed_ms = list(self._embed_ms)
         latencies = [r.latency_ms for r in recent]
         stage_ms = {name: round(float(np.mean([getattr(r.stages, f"{name}_ms") for r in recent])), 2)
                     for name in STAGES} if recent else {}
+        if embed_ms:  # not a stage of the frame: identification runs beside it, in the identity process
+            stage_ms["embed"] = round(float(np.median(embed_ms)), 2)
         window_s = min(RATE_WINDOW_S, now - identified[0][0]) if identified else 0.0
         recorder, analyzer = self.recorder, self.analyzer
         return LiveStats(

@@ -12,21 +12,21 @@ or the parent's end of the pipe closes. Its engine is a local variable of that l
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
-import multiprocessing
 import signal
 import threading
+from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from core.gallery import Gallery
 from core.live.analyzer import AnalysisUnavailable
+from core.live.child import ERROR, FAILED, OK, READY, Child, send_reply, spawn
+from core.live.identity import IdentityClient
 from core.live.turns import FairTurns
 from core.live.types import AnalysisMode
 from core.types import DetectedFace, Observation, utcnow
@@ -36,8 +36,6 @@ if TYPE_CHECKING:
     from core.engine import FaceDescriptions
 
 log = logging.getLogger(__name__)
-
-READY, FAILED, OK, ERROR = "ready", "failed", "ok", "error"
 
 
 # ---------------------------------------------------------------------------------------------- child side
@@ -81,10 +79,10 @@ def _answer(conn: Connection, engine) -> None:
                 result: Any = engine.detect_live(image)
                 kept = (number, image, result)
             elif op == "describe":
-                number, identify, emotion = args
+                number, identify, emotion, chip = args
                 if kept is None or kept[0] != number:
                     raise RuntimeError(f"describe: frame {number} is not the last detected frame")
-                result = engine.describe(kept[1], kept[2], identify, emotion)
+                result = engine.describe(kept[1], kept[2], identify, emotion, chip)
             elif op == "analyze":
                 image, source, when = args
                 result = engine.analyze(image, source=source, when=when)
@@ -93,43 +91,10 @@ def _answer(conn: Connection, engine) -> None:
             reply: tuple[str, Any] = (OK, result)
         except Exception as exc:
             reply = (ERROR, exc)
-        try:
-            conn.send(reply)
-        except (EOFError, OSError):
-            raise
-        except Exception:  # the exception would not pickle: send its text
-            conn.send((ERROR, RuntimeError(f"{type(reply[1]).__name__}: {reply[1]}")))
+        send_reply(conn, reply)
 
 
 # ---------------------------------------------------------------------------------------------- parent side
-class _Child:
-    """One started child process, the parent's end of its pipe, and what its start-up reported."""
-
-    def __init__(self, process: BaseProcess, conn: Connection) -> None:
-        self.process = process
-        self.conn = conn
-        self.hello = threading.Event()  # set once the child reported ready or failed (or died loading)
-        self.error: str | None = None
-
-    @property
-    def ready(self) -> bool:
-        return self.hello.is_set() and self.error is None
-
-    def stop(self, graceful: bool, timeout: float = 5.0) -> None:
-        """Ask the child to exit (``graceful``: no request is in flight), then terminate it if it does not."""
-        if graceful:
-            with contextlib.suppress(OSError, ValueError):
-                self.conn.send(None)
-            self.process.join(timeout)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(timeout)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(timeout)
-        self.conn.close()
-
-
 class ProcessAnalyzer:
     """The face engine in a child process (a :class:`core.live.analyzer.LiveAnalyzer`).
 
@@ -151,12 +116,14 @@ served), so they alternate instead of the fastest re-asker winning.
         self.backends: dict | None = None  # the child's BackendReport, once it is ready
         self._lock = threading.Lock()  # _child and _closed
         self._call_lock = threading.Lock()  # one request on the pipe at a time
-        self._child: _Child | None = None
+        self._child: Child | None = None
         self._closed = False
         self._turns = FairTurns()
         self._frame_lock = threading.Lock()
         self._frame_no = 0
         self._last_detected: tuple[int, np.ndarray, list[DetectedFace]] | None = None
+        #: embeddings in a second, light process, so that detection never waits for one (core/live/identity.py)
+        self.identity = IdentityClient(settings, call_timeout_s=call_timeout_s)
 
     # ------------------------------------------------------------------ LiveAnalyzer
     @property
@@ -194,45 +161,36 @@ served), so they alternate instead of the fastest re-asker winning.
         child = self._child
         return child.process.pid if child is not None else None
 
+    @property
+    def identity_pid(self) -> int | None:
+        """The identity process's id (None before it starts and after it stops)."""
+        return self.identity.pid
+
     def display_names(self) -> dict[str, str]:
         return self._gallery.display_names()
 
     def start(self) -> None:
-        """Spawn the child process and let it load the models in the background (no-op if running or closed)."""
+        """Spawn the analysis and identity processes and let them load their models in the background (no-op if
+        running or closed)."""
         with self._lock:
             if self._child is not None or self._closed:
                 return
-            context = multiprocessing.get_context("spawn")
-            parent_conn, child_conn = context.Pipe()
-            process = context.Process(target=_serve, args=(child_conn, self._settings.model_dump()),
-                                      name="facedash-live-models", daemon=True)
-            process.start()
-            child_conn.close()  # only the child holds that end now: its exit shows here as EOF
-            child = self._child = _Child(process, parent_conn)
-        threading.Thread(target=self._await_hello, args=(child,), name="facedash-live-models-start",
+            child = self._child = spawn(_serve, self._settings.model_dump(), "facedash-live-models")
+        threading.Thread(target=child.await_hello, args=(self._on_ready,), name="facedash-live-models-start",
                          daemon=True).start()
-        log.info("live: starting the analysis process (pid %s)", process.pid)
+        self.identity.start()
+        log.info("live: starting the analysis process (pid %s)", child.process.pid)
 
-    def _await_hello(self, child: _Child) -> None:
-        try:
-            kind, payload = child.conn.recv()
-        except (EOFError, OSError):
-            child.process.join(2)
-            kind, payload = FAILED, f"the analysis process exited while loading (exit code {child.process.exitcode})"
-        if kind == READY:
-            self.backends = payload["backends"]
-            self._emotion_enabled = bool(payload["emotion_enabled"])
-            log.info("live: analysis process ready (%s)", payload["backends"])
-        else:
-            child.error = str(payload)
-            log.error("live: analysis process failed to start: %s", payload)
-        child.hello.set()
+    def _on_ready(self, payload: dict) -> None:
+        self.backends = payload["backends"]
+        self._emotion_enabled = bool(payload["emotion_enabled"])
+        log.info("live: analysis process ready (%s)", payload["backends"])
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Start the child if needed and wait until its models are loaded; False on timeout or failure (``error``)."""
         return self._ready_child(timeout) is not None
 
-    def _ready_child(self, timeout: float | None) -> _Child | None:
+    def _ready_child(self, timeout: float | None) -> Child | None:
         self.start()
         child = self._child
         if child is None:  # closed
@@ -254,14 +212,18 @@ served), so they alternate instead of the fastest re-asker winning.
         return faces
 
     def describe(self, image_bgr: np.ndarray, faces: list[DetectedFace], identify: list[bool],
-                 emotion: list[bool]) -> FaceDescriptions:
+                 emotion: list[bool], chip: list[bool] | None = None) -> FaceDescriptions:
         """Identity/emotion of faces of the frame last given to :meth:`detect` (the child kept it; call both in
         one :meth:`turn`). Another frame is refused: detect it first."""
         with self._frame_lock:
             number, image, found = self._last_detected or (0, None, None)
         if image is not image_bgr or faces is not found:
             raise ValueError("describe: pass the frame and the faces of the last detect call (in the same turn)")
-        return self._call("describe", number, list(identify), list(emotion))
+        return self._call("describe", number, list(identify), list(emotion), list(chip or [False] * len(faces)))
+
+    def identify(self, chips: list[np.ndarray]) -> Future:
+        """Who the chips are, answered by the identity process (a Future of an IdentityAnswer; never blocks)."""
+        return self.identity.submit(chips)
 
     def analyze(self, image_bgr: np.ndarray, source: str = "live", when: dt.datetime | None = None
                 ) -> list[Observation]:
@@ -287,7 +249,7 @@ served), so they alternate instead of the fastest re-asker winning.
             raise payload
         return payload
 
-    def _discard(self, child: _Child) -> None:
+    def _discard(self, child: Child) -> None:
         """Forget a dead or hung child (the next call starts a new one) and make sure it is gone."""
         with self._lock:
             if self._child is child:
@@ -298,6 +260,7 @@ served), so they alternate instead of the fastest re-asker winning.
         """Stop the child process (Streamlit calls this when the cached analyzer is released). Idempotent."""
         with self._lock:
             child, self._child, self._closed = self._child, None, True
+        self.identity.close()
         if child is None:
             return
         idle = self._call_lock.acquire(blocking=False)  # a request in flight: terminate rather than wait for it

@@ -73,12 +73,6 @@ class ResultBoard:
             self._results.append(result)
             self._latest = result
 
-    def show(self, result: LiveResult) -> None:
-        """Make ``result`` the one drawn, without adding it to the history (an interim result: this frame's boxes
-        while its identities are still being computed; the final result of the frame follows)."""
-        with self._lock:
-            self._latest = result
-
     def latest(self) -> LiveResult | None:
         with self._lock:
             return self._latest

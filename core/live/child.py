@@ -1,0 +1,90 @@
+"""One model process of the live page: spawning it, its start-up report, stopping it.
+
+Both live model processes (:mod:`core.live.remote`: detection and emotion; :mod:`core.live.identity`: embeddings)
+are ``multiprocessing`` spawn children that first report ``(READY, info)`` or ``(FAILED, why)`` and then answer one
+``(op, *args)`` request at a time with ``(OK, result)`` or ``(ERROR, exception)`` until sent ``None``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import threading
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+READY, FAILED, OK, ERROR = "ready", "failed", "ok", "error"
+
+
+class Child:
+    """One started child process, the parent's end of its pipe, and what its start-up reported."""
+
+    def __init__(self, process: BaseProcess, conn: Connection) -> None:
+        self.process = process
+        self.conn = conn
+        self.hello = threading.Event()  # set once the child reported ready or failed (or died loading)
+        self.error: str | None = None
+        self.info: Any = None  # what the child reported with READY
+
+    @property
+    def ready(self) -> bool:
+        return self.hello.is_set() and self.error is None
+
+    def await_hello(self, on_ready: Callable[[Any], None] | None = None) -> None:
+        """Read the start-up report (blocks while the child loads its models), pass a READY report's payload to
+        ``on_ready``, then set ``hello`` (so whoever waits for it sees what ``on_ready`` recorded)."""
+        try:
+            kind, payload = self.conn.recv()
+        except (EOFError, OSError):
+            self.process.join(2)
+            kind, payload = FAILED, f"the process exited while loading (exit code {self.process.exitcode})"
+        if kind == READY:
+            self.info = payload
+            if on_ready is not None:
+                on_ready(payload)
+        else:
+            self.error = str(payload)
+            log.error("live: %s failed to start: %s", self.process.name, payload)
+        self.hello.set()
+
+    def stop(self, graceful: bool, timeout: float = 5.0) -> None:
+        """Ask the child to exit (``graceful``: no request is in flight), then terminate it if it does not."""
+        if graceful:
+            with contextlib.suppress(OSError, ValueError):
+                self.conn.send(None)
+            self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout)
+        self.conn.close()
+
+
+def spawn(target: Callable[[Connection, dict], None], settings_values: dict, name: str) -> Child:
+    """Start ``target(conn, settings_values)`` in a spawned daemon process; its start-up report is not read yet."""
+    context = multiprocessing.get_context("spawn")
+    parent_conn, child_conn = context.Pipe()
+    process = context.Process(target=target, args=(child_conn, settings_values), name=name, daemon=True)
+    process.start()
+    child_conn.close()  # only the child holds that end now: its exit shows here as EOF
+    return Child(process, parent_conn)
+
+
+def send_reply(conn: Connection, reply: tuple[str, Any]) -> None:
+    """Send an answer; an exception that would not pickle is sent as its text."""
+    try:
+        conn.send(reply)
+    except (EOFError, OSError):
+        raise
+    except Exception:
+        conn.send((ERROR, RuntimeError(f"{type(reply[1]).__name__}: {reply[1]}")))
+
+
+__all__ = ["ERROR", "FAILED", "OK", "READY", "Child", "send_reply", "spawn"]
