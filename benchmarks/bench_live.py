@@ -654,7 +654,10 @@ def warm_up(engine, analyzer, frame: np.ndarray) -> None:
     if analyzer is not None:
         with analyzer.turn():
             faces = analyzer.detect(frame)
-            analyzer.describe(frame, faces, [True] * len(faces), [True] * len(faces))
+            found = analyzer.describe(frame, faces, [True] * len(faces), [True] * len(faces), [True] * len(faces))
+        chips = [c for c in found.chips if c is not None]
+        if chips:  # ours: the identity process (and the thread mode's identity thread) loaded before timing
+            analyzer.identify(chips).result(300)
         analyzer.analyze(frame, "live", utcnow())
 
 
@@ -748,7 +751,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "min_face_size", "detector_min_confidence", "max_analysis_pixels", "distance_metric",
                          "identity_template", "live_analysis")}
             loaded: dict[str, Any] = {"when": f"emotion {'on' if emotion else 'off'}: all models loaded and warm",
-                      "this_process": memory_of(os.getpid()), "child": memory_of(analyzer.pid if analyzer else None)}
+                      "this_process": memory_of(os.getpid()), "child": memory_of(analyzer.pid if analyzer else None),
+                      "identity_child": memory_of(analyzer.identity_pid if analyzer else None)}
             memory_samples.append(loaded)
             log.info("memory (%s): this process %.2f GiB, analysis child %.2f GiB", loaded["when"],
                      (loaded["this_process"]["rss"] or 0) / GIB, (loaded["child"]["rss"] or 0) / GIB)
@@ -795,7 +799,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log.info("3 sessions: %s", {k: v["analysed_fps"] for k, v in concurrent["sessions"].items()})
             memory_samples.append({"when": f"emotion {'on' if emotion else 'off'}: after its runs",
                                    "this_process": memory_of(os.getpid()),
-                                   "child": memory_of(analyzer.pid if analyzer else None)})
+                                   "child": memory_of(analyzer.pid if analyzer else None),
+                                   "identity_child": memory_of(analyzer.identity_pid if analyzer else None)})
         finally:
             if analyzer is not None:
                 analyzer.close()
@@ -812,11 +817,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     memory: dict[str, Any] = {"samples": memory_samples,
                               "this_process_before_models_gib": rounded((parent_before_models["rss"] or 0) / GIB, 3)}
     if on_loaded is not None and on_loaded["child"]["rss"] is not None:
-        parent, child = on_loaded["this_process"]["rss"] or 0, on_loaded["child"]["rss"]
+        parent = on_loaded["this_process"]["rss"] or 0
+        child = on_loaded["child"]["rss"] + (on_loaded.get("identity_child", {}).get("rss") or 0)
         memory.update({
             "this_process_plus_child_gib": round((parent + child) / GIB, 3),
             "this_process_gib": round(parent / GIB, 3),
-            "child_gib": round(child / GIB, 3),
+            "child_gib": round(child / GIB, 3),  # the analysis child plus the identity child
             "clip_frames_in_this_process_gib": round(sum(f.nbytes for c in clips.values() for f in c) / GIB, 3),
             "note": "this process holds its own engine too (naive, thread mode and the reference boxes need it) and "
                     "the decoded clips; the page in process mode holds the models only in the child: "
