@@ -16,6 +16,8 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from core.live.analyzer import AnalysisUnavailable
+
 log = logging.getLogger(__name__)
 
 READY, FAILED, OK, ERROR = "ready", "failed", "ok", "error"
@@ -51,6 +53,26 @@ class Child:
             self.error = str(payload)
             log.error("live: %s failed to start: %s", self.process.name, payload)
         self.hello.set()
+
+    def request(self, message: tuple, timeout: float, what: str, lost: Callable[[Child], None]) -> Any:
+        """Send one request and return the answer (the child's exception is raised here). A child that dies or does
+        not answer within ``timeout`` is handed to ``lost`` (the owner stops and forgets it: the next call starts a
+        new one) and :class:`core.live.analyzer.AnalysisUnavailable` names ``what`` failed. One caller at a time."""
+        try:
+            self.conn.send(message)
+            if not self.conn.poll(timeout):
+                lost(self)
+                raise AnalysisUnavailable(f"the {what} did not answer within {timeout:g} s; restarting it")
+            kind, payload = self.conn.recv()
+        except (EOFError, OSError):
+            log.error("live: the %s died; it restarts on the next call", what)
+            lost(self)
+            raise AnalysisUnavailable(f"the {what} died (out of memory?); restarting it") from None
+        if kind == ERROR:
+            raise payload
+        if kind != OK:
+            raise AnalysisUnavailable(f"the {what} answered {kind!r}")
+        return payload
 
     def stop(self, graceful: bool, timeout: float = 5.0) -> None:
         """Ask the child to exit (``graceful``: no request is in flight), then terminate it if it does not."""
