@@ -33,6 +33,7 @@ from core.live import (
 from core.live.identity import IdentityAnswer
 from core.types import Box, DetectedFace, IdentityMatch, Observation, utcnow
 from dashboard.live import describe
+from tests.spawn_target import report_main
 
 T0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
 CROP = np.zeros((8, 8, 3), np.uint8)
@@ -333,3 +334,25 @@ def test_a_session_that_goes_away_leaves_nothing_behind(settings):
         thread.join(5)
     gc.collect()
     assert [ref() for ref in refs] == [None, None]
+
+
+def test_model_processes_do_not_rerun_the_parents_main_script(tmp_path, monkeypatch):
+    """Streamlit puts the page script's module in sys.modules["__main__"]; a spawned child re-runs __main__ unless
+    told otherwise, which made every model process import Streamlit and run the app script (core/live/child.py)."""
+    import sys
+    import types
+
+    from core.live.child import spawn
+
+    script = tmp_path / "page.py"
+    script.write_text("import streamlit\nraise SystemExit('the page script ran in the model process')\n")
+    page = types.ModuleType("__main__")
+    page.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", page)
+    child = spawn(report_main, {}, "facedash-test-child")
+    try:
+        child.await_hello()
+        assert child.error is None and child.info == {"mp_main_file": None, "streamlit": False}
+        assert sys.modules["__main__"] is page  # put back for the parent
+    finally:
+        child.stop(graceful=False)

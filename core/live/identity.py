@@ -160,22 +160,7 @@ class IdentityClient:
             error = child.error or f"not ready after {self.start_timeout_s:g} s"
             self._discard(child)
             raise AnalysisUnavailable(f"the identity process could not start: {error}")
-        try:
-            child.conn.send(("identify", chips))
-            if not child.conn.poll(self.call_timeout_s):
-                self._discard(child)
-                raise AnalysisUnavailable(f"the identity process did not answer within {self.call_timeout_s:g} s;"
-                                          " restarting it")
-            kind, payload = child.conn.recv()
-        except (EOFError, OSError):
-            log.error("live: the identity process died; it restarts on the next face")
-            self._discard(child)
-            raise AnalysisUnavailable("the identity process died (out of memory?); restarting it") from None
-        if kind == ERROR:
-            raise payload
-        if kind != OK:
-            raise AnalysisUnavailable(f"the identity process answered {kind!r}")
-        return payload
+        return child.request(("identify", chips), self.call_timeout_s, "identity process", self._discard)
 
     def _discard(self, child: Child) -> None:
         with self._lock:

@@ -234,20 +234,7 @@ served), so they alternate instead of the fastest re-asker winning.
         if child is None:
             raise AnalysisUnavailable(f"the analysis process is not ready: {self.error or 'still loading'}")
         with self._call_lock:
-            try:
-                child.conn.send((op, *args))
-                if not child.conn.poll(self.call_timeout_s):
-                    self._discard(child)
-                    raise AnalysisUnavailable(f"the analysis process did not answer within {self.call_timeout_s:g} s;"
-                                              " restarting it")
-                kind, payload = child.conn.recv()
-            except (EOFError, OSError):
-                log.error("live: the analysis process died; it restarts on the next frame")
-                self._discard(child)
-                raise AnalysisUnavailable("the analysis process died (out of memory?); restarting it") from None
-        if kind == ERROR:
-            raise payload
-        return payload
+            return child.request((op, *args), self.call_timeout_s, "analysis process", self._discard)
 
     def _discard(self, child: Child) -> None:
         """Forget a dead or hung child (the next call starts a new one) and make sure it is gone."""
