@@ -356,3 +356,42 @@ def test_model_processes_do_not_rerun_the_parents_main_script(tmp_path, monkeypa
         assert sys.modules["__main__"] is page  # put back for the parent
     finally:
         child.stop(graceful=False)
+
+
+def test_an_identity_answer_finishing_while_answers_are_collected_is_kept(settings):
+    """The identity thread may finish a Future while the worker sorts finished from pending ones: each Future is
+    looked at once, so such an answer is applied on the next frame instead of being dropped (its face would stay
+    'asking' for ever and never be identified again)."""
+    from core.live.processor import _Asked
+    from core.live.tracks import LiveTracker
+
+    class FinishesWhileLookedAt(Future):
+        def __init__(self) -> None:
+            super().__init__()
+            self.looks = 0
+
+        def done(self) -> bool:
+            self.looks += 1
+            if self.looks == 1:
+                return False
+            if not super().done():
+                self.set_result(IdentityAnswer((_ada_match(),), 1.0))
+            return True
+
+    processor = LiveProcessor(FakeAnalyzer(settings), None)
+    tracker = LiveTracker()
+    first, late = tracker.update([_face(Box(10, 10, 60, 60)), _face(Box(200, 10, 60, 60))], 0.0)
+    ready: Future = Future()
+    ready.set_result(IdentityAnswer((_ada_match(),), 1.0))
+    first.asking = late.asking = 1
+    processor._asked = [_Asked(tracker, first, ready, 0.0), _Asked(tracker, late, FinishesWhileLookedAt(), 0.0)]
+    assert processor._apply_answers(tracker) == 1 and first.asking == 0 and late.asking == 1
+    assert processor._apply_answers(tracker) == 1 and late.asking == 0 and processor._asked == []
+
+
+def _face(box: Box) -> DetectedFace:
+    return DetectedFace(box=box, confidence=0.99, crop=np.zeros((box.h, box.w, 3), np.uint8))
+
+
+def _ada_match() -> IdentityMatch:
+    return IdentityMatch("ada", 0.04, 0.055, "Dlib", "cosine", nearest_worker_id="ada")

@@ -271,10 +271,13 @@ class LiveProcessor:
 
     def _apply_answers(self, tracker: LiveTracker) -> int:
         """Apply the identifications that came back to their tracks (votes, names); returns how many."""
-        done = [a for a in self._asked if a.future.done()]
+        done: list[_Asked] = []
+        pending: list[_Asked] = []
+        for asked in self._asked:  # one look per future: one finishing meanwhile must land in exactly one list
+            (done if asked.future.done() else pending).append(asked)
         if not done:
             return 0
-        self._asked = [a for a in self._asked if not a.future.done()]
+        self._asked = pending
         applied = 0
         for asked in done:
             if asked.tracker is not tracker:  # the tracker was rebuilt (settings changed): its tracks are gone
