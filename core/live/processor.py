@@ -13,8 +13,9 @@ served, so sessions alternate), takes the newest frame from the slot and runs on
 the frame, :class:`core.live.tracks.LiveTracker` to follow each face from the previous detection, and the other
 calls only where due: emotion at a bounded rate per face, and for identity (a new face, an open vote, a re-check
 every few seconds) the face's aligned chip, which the identity process embeds *beside* detection
-(:meth:`LiveAnalyzer.identify` returns a Future; the answer is applied to its track on a later frame). The result goes to a bounded :class:`core.live.slot.ResultBoard` (read by the callback and
-the page) and the observations to an :class:`core.live.recorder.ObservationRecorder`. Nothing here calls Streamlit.
+(:meth:`LiveAnalyzer.identify` returns a Future; the answer is applied to its track on a later frame). The result
+goes to a bounded :class:`core.live.slot.ResultBoard` (read by the callback and the page) and the observations to an
+:class:`core.live.recorder.ObservationRecorder`. Nothing here calls Streamlit.
 """
 
 from __future__ import annotations

@@ -112,8 +112,7 @@ class LiveTracker:
         still reach ``min_votes`` in it (a stranger's vote closes after ``window - min_votes + 1`` unknowns)."""
         if track.decided is not None or len(track.votes) >= self.window:
             return False
-        best = max((n for worker, n in Counter(track.votes).items() if worker is not None), default=0)
-        return best + self.window - len(track.votes) >= self.min_votes
+        return _best_votes(track) + self.window - len(track.votes) >= self.min_votes
 
     def _wants_identity(self, track: LiveTrack, now: float) -> bool:
         """Whether to ask about ``track`` on this frame. An open vote may have as many answers in flight (each of
@@ -121,15 +120,14 @@ class LiveTracker:
         instead of waiting a frame between them, which shortens the time to the first name. A re-check: one."""
         if track.asking == 0:
             return self.vote_open(track) or now - track.identified_at >= self.recheck_s
-        best = max((n for worker, n in Counter(track.votes).items() if worker is not None), default=0)
-        return (self.vote_open(track) and track.asking < self.min_votes - best
+        return (self.vote_open(track) and track.asking < self.min_votes - _best_votes(track)
                 and len(track.votes) + track.asking < self.window)
 
     def plan(self, tracks: Sequence[LiveTrack], now: float, emotion_enabled: bool) -> Plan:
         """What to ask the models for this frame. Identity: at most ``identify_per_frame`` faces (an answer takes
         about 60-120 ms and comes back on a later frame; see ``_wants_identity``), open votes first (fewest answers
-        in flight, then the oldest face), then re-checks that are due (the longest unchecked first). Emotion: every face whose interval is up (cheap,
-        one batch)."""
+        in flight, then the oldest face), then re-checks that are due (the longest unchecked first). Emotion: every
+        face whose interval is up (cheap, one batch)."""
         def open_first(i: int) -> tuple:
             track = tracks[i]
             return (not self.vote_open(track), track.asking,
@@ -194,6 +192,11 @@ class LiveTracker:
                 out.append(now - track.first_seen)
                 track.newly_named = False
         return out
+
+
+def _best_votes(track: LiveTrack) -> int:
+    """How many of the track's votes name its most-voted worker (unknown answers do not count)."""
+    return max((n for worker, n in Counter(track.votes).items() if worker is not None), default=0)
 
 
 __all__ = ["PENDING", "LiveTrack", "LiveTracker", "Plan"]
