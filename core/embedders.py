@@ -137,7 +137,7 @@ class DeepFaceEmbedder:
 
 class DlibResNetEmbedder(DeepFaceEmbedder):
     """DeepFace's Dlib model, called directly: the same vectors as ``DeepFace.represent(model_name="Dlib",
-    detector_backend="skip")`` (checked by tests/test_embedders.py) without importing DeepFace or TensorFlow.
+    detector_backend="skip")`` (checked by tests/test_backends_contract.py) without importing DeepFace or TensorFlow.
 
     Why: the live page identifies faces in a small process of its own (core/live/identity.py) beside detection;
     with DeepFace that process would load TensorFlow (about 600 MB) to call a dlib function. The arithmetic below is

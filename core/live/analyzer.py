@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -132,14 +131,6 @@ def engine_identity_thread(engine: FaceEngine) -> ThreadPoolExecutor:
         return pool
 
 
-def _identify_chips(engine: FaceEngine, chips: list[np.ndarray]):
-    from core.live.identity import IdentityAnswer
-
-    started = time.perf_counter()
-    matches = tuple(engine.identify_chips(chips))
-    return IdentityAnswer(matches, (time.perf_counter() - started) * 1000.0)
-
-
 @dataclass(frozen=True)
 class EngineAnalyzer:
     """A :class:`core.engine.FaceEngine` in this process: always ready, ``analyze`` runs in the caller's thread.
@@ -188,7 +179,9 @@ class EngineAnalyzer:
         return self.engine.describe(image_bgr, faces, identify, emotion, chip)
 
     def identify(self, chips: list[np.ndarray]) -> Future:
-        return engine_identity_thread(self.engine).submit(_identify_chips, self.engine, chips)
+        from core.live.identity import identify_chips  # identity imports this module
+
+        return engine_identity_thread(self.engine).submit(identify_chips, self.engine, chips)
 
     def analyze(self, image_bgr: np.ndarray, source: str, when: dt.datetime) -> list[Observation]:
         return self.engine.analyze(image_bgr, source=source, when=when)

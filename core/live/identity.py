@@ -46,6 +46,13 @@ class IdentityAnswer:
     ms: float
 
 
+def identify_chips(engine, chips: list[np.ndarray]) -> IdentityAnswer:
+    """``engine.identify_chips`` timed: what the identity process (and the thread mode's identity thread) answer."""
+    started = time.perf_counter()
+    matches = tuple(engine.identify_chips(list(chips)))
+    return IdentityAnswer(matches, (time.perf_counter() - started) * 1000.0)
+
+
 # ---------------------------------------------------------------------------------------------- child side
 def _serve(conn: Connection, settings_values: dict) -> None:
     """The identity process's life: load the embedder and the gallery, report, answer ``("identify", chips)``."""
@@ -72,9 +79,7 @@ def _serve(conn: Connection, settings_values: dict) -> None:
             try:
                 if op != "identify":
                     raise ValueError(f"unknown request {op!r}")
-                started = time.perf_counter()
-                matches = tuple(engine.identify_chips(list(chips)))
-                reply: tuple[str, Any] = (OK, IdentityAnswer(matches, (time.perf_counter() - started) * 1000.0))
+                reply: tuple[str, Any] = (OK, identify_chips(engine, chips))
             except Exception as exc:
                 reply = (ERROR, exc)
             send_reply(conn, reply)
